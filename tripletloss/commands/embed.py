@@ -1,0 +1,25 @@
+"""`embed`: write the embeddings of a dataset (FILE.npy) with labels.csv beside it, optionally OpenFace reps.csv."""
+import numpy as np
+
+from tripletloss.evaluation.export import FORMATS, write_embeddings
+from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
+
+
+def register(subparsers):
+    """Add the `embed` subcommand."""
+    p = subparsers.add_parser("embed", help="export embeddings and labels of a dataset", description=__doc__)
+    add_model_arguments(p)
+    p.add_argument("--out", required=True, metavar="FILE", help="embeddings .npy (labels.csv goes beside it)")
+    p.add_argument("--format", choices=FORMATS, default="npy", help="csv: also write reps.csv beside FILE")
+    p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    """Embed every image under --data-dir and write the files."""
+    from tripletloss.data.folders import scan_folders
+    paths, labels, names = scan_folders(args.data_dir)
+    emb = np.asarray(embedder_from_args(args).embed_paths(paths, flip=args.flip, progress=True))
+    for path in write_embeddings(emb, paths, [names[i] for i in labels], args.out, args.format):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,45 @@
+"""`evaluate`: LFW-protocol verification of a checkpoint on an LFW-format pairs file."""
+import json
+
+from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
+from tripletloss.evaluation.plots import save_roc
+from tripletloss.evaluation.protocol import METRICS
+from tripletloss.evaluation.verification import JSON_KEYS, verify
+
+ROWS = (("accuracy", "accuracy_std", "accuracy"), ("val", "val_std", "VAL @ FAR=1e-3"), ("far", None, "FAR"),
+        ("auc", None, "ROC AUC"), ("eer", None, "EER"), ("threshold", None, "threshold (mean)"))
+
+
+def register(subparsers):
+    """Add the `evaluate` subcommand."""
+    p = subparsers.add_parser("evaluate", help="verification accuracy, VAL@FAR, AUC, EER on a pairs file",
+                              description=__doc__)
+    add_model_arguments(p)
+    p.add_argument("--pairs", required=True, metavar="FILE", help="LFW-format pairs.txt (folds from its layout)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
+    p.add_argument("--subtract-mean", action="store_true",
+                   help="subtract the training folds' mean embedding (facenet's subtract_mean)")
+    p.add_argument("--metric", choices=METRICS, default="euclidean",
+                   help="squared euclidean (default) or cosine distance of L2-normalised embeddings")
+    p.add_argument("--plot", metavar="ROC.png", help="also write the ROC curve to this PNG")
+    p.set_defaults(func=run)
+
+
+def format_table(metrics):
+    """Return the metrics dict as an aligned text table (value ± std where there is one)."""
+    lines = [f"{metrics['pairs']} pairs in {metrics['folds']} folds"]
+    for key, std, label in ROWS:
+        value = f"{metrics[key]:.4f}" + (f" ± {metrics[std]:.4f}" if std else "")
+        lines.append(f"  {label:<18} {value}")
+    return "\n".join(lines)
+
+
+def run(args):
+    """Evaluate --model on --pairs; print a table or JSON and optionally write the ROC plot."""
+    metrics, heldout, issame = verify(embedder_from_args(args), args.data_dir, args.pairs, args.flip,
+                                      args.subtract_mean, args.metric, progress=True)
+    if args.plot:
+        save_roc(heldout, issame, args.plot, title=f"ROC, AUC {metrics['auc']:.4f}")
+    print(json.dumps({k: metrics[k] for k in JSON_KEYS}) if args.json else format_table(metrics))
+    return 0

@@ -1,0 +1,76 @@
+"""Clustering embeddings and scoring the clusters against the true identities (the `cluster` command)."""
+from pathlib import Path
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.metrics import normalized_mutual_info_score
+
+from tripletloss.evaluation.protocol import l2_normalise
+
+METHODS = ("kmeans", "agglomerative")
+
+
+def cluster_embeddings(emb, k, method="kmeans", seed=0):
+    """Cluster the L2-normalised rows of `emb` (N, D) into `k` groups; return (N,) int cluster ids.
+
+    method "kmeans" (10 restarts, `seed`) or "agglomerative" (Ward linkage).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown clustering method {method!r} (choose from {', '.join(METHODS)})")
+    x = l2_normalise(emb)
+    k = max(1, min(int(k), len(x)))
+    if method == "kmeans":
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+    return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(x)
+
+
+def purity(true, pred):
+    """Return cluster purity: the fraction of items whose cluster's most common true label is their own."""
+    true, pred = np.asarray(true), np.asarray(pred)
+    hits = sum(np.bincount(true[pred == c]).max() for c in np.unique(pred))
+    return float(hits / len(true))
+
+
+def cluster_scores(true, pred):
+    """Return {"purity", "nmi" (sklearn normalized_mutual_info_score), "clusters", "identities", "images"}."""
+    return {
+        "purity": purity(true, pred),
+        "nmi": float(normalized_mutual_info_score(true, pred)),
+        "clusters": int(len(np.unique(pred))),
+        "identities": int(len(np.unique(true))),
+        "images": int(len(true)),
+    }
+
+
+def subsample(paths, labels, class_names, max_identities=None, max_per_identity=None):
+    """Keep the first `max_identities` identities (by name) and the first `max_per_identity` images of each.
+
+    Takes scan_folders()'s (paths, labels, class_names); returns the same triple, labels renumbered from 0.
+    """
+    labels = np.asarray(labels)
+    keep_ids = range(len(class_names))[:max_identities]
+    out_paths, out_labels = [], []
+    for new, old in enumerate(keep_ids):
+        chosen = [p for p, lab in zip(paths, labels) if lab == old][:max_per_identity]
+        out_paths += chosen
+        out_labels += [new] * len(chosen)
+    return out_paths, np.array(out_labels, dtype=int), [class_names[i] for i in keep_ids]
+
+
+def cluster_folder(embedder, data_dir, out_dir, k=None, method="kmeans", max_identities=None,
+                   max_per_identity=None, progress=False):
+    """Embed a dataset folder, cluster it, write views into `out_dir`; return cluster_scores() plus "k".
+
+    k defaults to the number of identities kept. Writes cluster_NNN.png (one thumbnail grid per cluster,
+    each thumbnail bordered in its identity's colour and captioned with its name) and tsne.png.
+    """
+    from tripletloss.data.folders import scan_folders
+    from tripletloss.evaluation.views import save_cluster_grids, save_tsne
+    paths, labels, names = subsample(*scan_folders(data_dir), max_identities, max_per_identity)
+    emb = np.asarray(embedder.embed_paths(paths, progress=progress))
+    k = k or len(names)
+    pred = cluster_embeddings(emb, k, method)
+    out_dir = Path(out_dir)
+    save_cluster_grids(paths, labels, names, pred, out_dir)
+    save_tsne(emb, labels, names, out_dir / "tsne.png")
+    return {**cluster_scores(labels, pred), "k": int(k)}

@@ -1,0 +1,16 @@
+"""Command-line options shared by the commands that embed images with a trained checkpoint."""
+
+
+def add_model_arguments(parser, data_dir=True):
+    """Add --model (required), --device and, if `data_dir`, --data-dir (required) to `parser`."""
+    parser.add_argument("--model", required=True, metavar="CKPT", help="checkpoint written by train.py")
+    if data_dir:
+        parser.add_argument("--data-dir", required=True, metavar="DIR",
+                            help="dataset folder DIR/<identity>/<images> (several joined with ':')")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+
+
+def embedder_from_args(args):
+    """Load the Embedder named by --model / --device (torch is imported only when a command runs)."""
+    from tripletloss.inference import load_embedder
+    return load_embedder(args.model, device=args.device)

@@ -1,0 +1,97 @@
+"""Matplotlib PNGs (Agg, no pyplot state): ROC curve, training curves from metrics.csv, 2-D scatter."""
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
+
+from tripletloss.evaluation.runlog import read_metrics
+
+#: plot-loss figures: (metrics.csv key, PNG file name, y label, add a running mean).
+CURVES = (
+    ("train/loss", "loss.png", "loss", True),
+    ("train/lr", "lr.png", "learning rate", False),
+    ("val/accuracy", "val_accuracy.png", "validation accuracy", False),
+)
+
+
+def save_figure(fig, path):
+    """Write Figure `fig` as a PNG to `path` (parent folders created); return the Path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path
+
+
+def save_roc(heldout, issame, path, title="ROC"):
+    """Plot the ROC of held-out pair distances (smaller = more alike) against labels `issame`; return the Path."""
+    fpr, tpr, _ = roc_curve(np.asarray(issame, dtype=bool), -np.asarray(heldout))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    ax.plot(fpr, tpr, lw=2, label="model")
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", label="chance")
+    ax.set(xlabel="false accept rate", ylabel="true accept rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def running_mean(values, window):
+    """Return the trailing running mean of `values` over `window` points (len(values) - window + 1 points)."""
+    window = max(1, min(window, len(values)))
+    csum = np.cumsum(np.concatenate([[0.0], values]))
+    return (csum[window:] - csum[:-window]) / window
+
+
+def save_curve(by_stage, path, ylabel, smooth=False):
+    """Plot {stage: (steps, values)} as one line per stage over steps (plus a running mean if `smooth`)."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    for stage, (steps, values) in sorted(by_stage.items()):
+        line, = ax.plot(steps, values, lw=1, alpha=0.4 if smooth else 1.0, label=stage)
+        if smooth and len(values) > 2:
+            window = max(2, len(values) // 20)
+            ax.plot(steps[window - 1:], running_mean(values, window), lw=2, c=line.get_color(),
+                    label=f"{stage} (mean of {window})")
+    ax.set(xlabel="step", ylabel=ylabel, title=ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def plot_run(run_dir, out_dir=None):
+    """Write one PNG per CURVES quantity present in RUN_DIR/metrics.csv into `out_dir` (default RUN_DIR).
+
+    Returns (written Paths, keys absent from the CSV).
+    """
+    series = read_metrics(run_dir)
+    out_dir = Path(out_dir or run_dir)
+    written, missing = [], []
+    for key, name, ylabel, smooth in CURVES:
+        if key in series:
+            written.append(save_curve(series[key], out_dir / name, ylabel, smooth))
+        else:
+            missing.append(key)
+    return written, missing
+
+
+def save_scatter(points, labels, names, path, title):
+    """Plot 2-D `points` (N, 2) coloured by integer `labels` (names[label] in the legend, up to 20)."""
+    fig = Figure(figsize=(8, 7))
+    ax = fig.add_subplot()
+    colours = identity_colours(len(names))
+    for label in np.unique(labels):
+        sel = labels == label
+        ax.scatter(points[sel, 0], points[sel, 1], s=14, color=colours[label], label=names[label])
+    if len(names) <= 20:
+        ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    ax.set(title=title, xticks=[], yticks=[])
+    return save_figure(fig, path)
+
+
+def identity_colours(n):
+    """Return `n` distinct-ish RGB colours (tab20, then hsv for more), one per identity."""
+    if n <= 20:
+        return [colormaps["tab20"](i)[:3] for i in range(n)]
+    return [colormaps["hsv"](i / n)[:3] for i in range(n)]

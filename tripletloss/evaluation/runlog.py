@@ -1,0 +1,35 @@
+"""Reading a run's metrics.csv (header `stage,epoch,step,key,value`, one row per logged scalar)."""
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from tripletloss.errors import UserError
+
+COLUMNS = ("stage", "epoch", "step", "key", "value")
+
+
+def read_metrics(run_dir):
+    """Return {key: {stage: (steps, values)}} from RUN_DIR/metrics.csv, float arrays sorted by step.
+
+    UserError (one line naming the file) when it is missing, has another header, or holds a bad number.
+    """
+    path = Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        raise UserError(f"{path} not found (the trainer writes it into the run directory)")
+    rows = defaultdict(list)
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise UserError(f"{path}: header must be {','.join(COLUMNS)}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                rows[row["key"], row["stage"]].append((float(row["step"]), float(row["value"])))
+            except (TypeError, ValueError):
+                raise UserError(f"{path} line {line}: step and value must be numbers") from None
+    series = defaultdict(dict)
+    for (key, stage), points in rows.items():
+        steps, values = np.array(sorted(points)).T
+        series[key][stage] = (steps, values)
+    return dict(series)

@@ -1,0 +1,79 @@
+"""Pairs file -> image paths -> embeddings -> LFW protocol metrics (the `evaluate` command and the trainer's hook)."""
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from tripletloss.errors import UserError
+from tripletloss.evaluation.protocol import evaluate_folds
+from tripletloss.prepare.pairs import image_for_index, read_pairs
+
+#: The keys of evaluate_pairs()'s result that `evaluate --json` prints.
+JSON_KEYS = ("accuracy", "accuracy_std", "val", "val_std", "far", "auc", "eer", "threshold")
+
+
+def _image_path(data_dir, name, i, pairs_path, line):
+    """Return the file of image `i` of identity `name`; UserError naming the pairs line when it is missing."""
+    identity_dir = Path(data_dir) / name
+    if not identity_dir.is_dir():
+        raise UserError(f"{pairs_path} line {line}: no identity folder {identity_dir}")
+    try:
+        return image_for_index(identity_dir, i)
+    except UserError as exc:
+        raise UserError(f"{pairs_path} line {line}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _resolve(data_dir, pairs_path, mtime):
+    """Cached body of resolve_pairs (keyed on the pairs file's modification time)."""
+    pairs = read_pairs(pairs_path)
+    paths1, paths2 = [], []
+    for k, p in enumerate(pairs):
+        line = k + 2                                           # pairs follow the one header line
+        paths1.append(_image_path(data_dir, p.name1, p.i, pairs_path, line))
+        paths2.append(_image_path(data_dir, p.name2, p.j, pairs_path, line))
+    issame = np.array([p.same for p in pairs], dtype=bool)
+    folds = np.array([p.fold for p in pairs], dtype=int)
+    return tuple(paths1), tuple(paths2), issame, folds
+
+
+def resolve_pairs(data_dir, pairs_path):
+    """Read an LFW pairs file against dataset `data_dir`; return (paths1, paths2, issame, folds).
+
+    paths1/paths2 are tuples of image Paths, issame a bool array, folds the fold number of each pair from the
+    file's layout. UserError (one line naming the pairs line and path) for an image that is not there.
+    """
+    pairs_path = Path(pairs_path)
+    if not pairs_path.is_file():
+        raise UserError(f"pairs file {pairs_path} not found")
+    return _resolve(str(data_dir), str(pairs_path), pairs_path.stat().st_mtime_ns)
+
+
+def embed_pairs(embedder, paths1, paths2, flip=False, progress=False):
+    """Embed each distinct image of the pairs once; return (emb1, emb2), float arrays (N, D)."""
+    unique, index = np.unique([str(p) for p in paths1 + paths2], return_inverse=True)
+    emb = np.asarray(embedder.embed_paths(list(unique), flip=flip, progress=progress))
+    n = len(paths1)
+    return emb[index[:n]], emb[index[n:]]
+
+
+def verify(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, metric="euclidean", progress=False):
+    """Run the verification protocol of a pairs file with `embedder`; return (metrics, heldout, issame).
+
+    metrics is evaluate_folds()'s dict; heldout the (N,) held-out pair distances and issame the (N,) labels,
+    for an ROC plot.
+    """
+    paths1, paths2, issame, folds = resolve_pairs(data_dir, pairs_path)
+    emb1, emb2 = embed_pairs(embedder, paths1, paths2, flip, progress)
+    metrics, heldout = evaluate_folds(emb1, emb2, issame, folds, metric, subtract_mean)
+    return metrics, heldout, issame
+
+
+def evaluate_pairs(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, progress=False):
+    """Return the LFW-protocol metrics dict (JSON_KEYS plus pairs, folds) of `embedder` on a pairs file.
+
+    `embedder` has embed_paths(paths, flip=..., progress=...) -> (N, D) array; every distinct image is
+    embedded once per call, and the pairs file is parsed once per (data_dir, file) while it is unchanged, so the
+    trainer can call this every few epochs.
+    """
+    return verify(embedder, data_dir, pairs_path, flip, subtract_mean, progress=progress)[0]
