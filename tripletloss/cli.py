@@ -15,6 +15,11 @@ COMMANDS = [
     "check",
     "prune",
     "split",
+    "evaluate",
+    "plot_loss",
+    "cluster",
+    "embed",
+    "classify",
 ]
 
 

@@ -1,0 +1,76 @@
+"""Pairs file -> images -> embeddings -> metrics, with a stand-in embedder (the CLI test uses a real model)."""
+import cv2
+import numpy as np
+import pytest
+
+from evaluation_helpers import IdentityEmbedder
+from tripletloss.errors import UserError
+from tripletloss.evaluation.verification import JSON_KEYS, evaluate_pairs, resolve_pairs
+
+PAIRS = """2\t2
+a\t1\t2
+b\t1\t3
+a\t1\tb\t2
+a\t3\tb\t3
+c\t1\t2
+d\t2\t3
+c\t1\td\t1
+c\t3\td\t2
+"""
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    """Four identities a..d with three small PNGs each (name/name_000i.png) and a 2-fold pairs file."""
+    rng = np.random.default_rng(0)
+    for name in "abcd":
+        (tmp_path / name).mkdir()
+        for i in range(1, 4):
+            cv2.imwrite(str(tmp_path / name / f"{name}_{i:04d}.png"), rng.integers(0, 255, (8, 8, 3), np.uint8))
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(PAIRS)
+    return tmp_path, pairs
+
+
+def test_fold_layout_and_paths_follow_the_pairs_file(tiny_dataset):
+    root, pairs = tiny_dataset
+    paths1, paths2, issame, folds = resolve_pairs(root, pairs)
+    assert list(folds) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert list(issame) == [True, True, False, False] * 2
+    assert paths1[1] == root / "b" / "b_0001.png" and paths2[1] == root / "b" / "b_0003.png"
+    assert paths1[6] == root / "c" / "c_0001.png" and paths2[6] == root / "d" / "d_0001.png"
+
+
+def test_evaluate_pairs_embeds_each_distinct_image_once(tiny_dataset):
+    root, pairs = tiny_dataset
+    embedder = IdentityEmbedder("abcd")
+    metrics = evaluate_pairs(embedder, root, pairs)
+    assert set(JSON_KEYS) <= set(metrics)
+    assert metrics["accuracy"] == 1.0 and metrics["auc"] == 1.0 and metrics["eer"] == 0.0
+    (embedded,) = embedder.calls
+    assert len(embedded) == len(set(embedded)) == 12               # 16 pair slots, 12 distinct images
+
+
+def test_embeddings_that_ignore_identity_score_at_chance(tiny_dataset):
+    root, pairs = tiny_dataset
+    metrics = evaluate_pairs(IdentityEmbedder("abcd", noise=100.0, seed=3), root, pairs)
+    assert metrics["accuracy"] < 1.0 and metrics["auc"] < 1.0
+
+
+def test_missing_image_names_the_pairs_line_and_path(tiny_dataset):
+    root, pairs = tiny_dataset
+    pairs.write_text(PAIRS.replace("d\t2\t3", "d\t2\t7"))
+    with pytest.raises(UserError, match=r"pairs.txt line 7: .*[/\\]d .*image 7"):
+        resolve_pairs(root, pairs)
+    pairs.write_text(PAIRS.replace("c\t3\td\t2", "c\t3\tzed\t2"))
+    with pytest.raises(UserError, match=r"pairs.txt line 9: no identity folder .*zed"):
+        resolve_pairs(root, pairs)
+    with pytest.raises(UserError, match="not found"):
+        resolve_pairs(root, root / "nope.txt")
+
+
+def test_celeba_validation_pairs_resolve(celeba_dir):
+    paths1, paths2, issame, folds = resolve_pairs(celeba_dir, celeba_dir / "splits" / "pairs_val.txt")
+    assert len(paths1) == 2000 and issame.sum() == 1000
+    assert np.bincount(folds).tolist() == [200] * 10
+    assert all(p.is_file() for p in paths1 + paths2)
