@@ -1,0 +1,1 @@
+"""Data loading: datasets, the built-in synthetic default and their transforms."""
