@@ -96,7 +96,8 @@ def test_identities_learnable_but_not_separable_by_raw_pixels():
     ids, per = 30, 10
     feats = [cv2.resize(render_face(0, i, j, 112), (16, 16), interpolation=cv2.INTER_AREA)
              for i in range(ids) for j in range(per)]
-    accuracy = _nearest_mean_loo_accuracy(np.array(feats, np.float64).reshape(ids * per, -1), np.repeat(range(ids), per))
+    features = np.array(feats, np.float64).reshape(ids * per, -1)
+    accuracy = _nearest_mean_loo_accuracy(features, np.repeat(range(ids), per))
     assert 3 / ids < accuracy < 0.5
 
 

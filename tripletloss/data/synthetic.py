@@ -89,7 +89,7 @@ class _Canvas:
         scale = self.size * (1 << _SHIFT)
         return int(round((0.5 + x) * scale)), int(round((0.5 + y) * scale))
 
-    def len(self, value):
+    def length(self, value):
         """Convert a face-unit length to fixed-point pixels."""
         return max(1, int(round(value * self.size * (1 << _SHIFT))))
 
@@ -98,13 +98,16 @@ class _Canvas:
         return max(1, int(round(value * self.size)))
 
     def ellipse(self, x, y, ax, ay, colour, angle=0.0, start=0, end=360, thickness=-1):
-        cv2.ellipse(self.img, self.pt(x, y), (self.len(ax), self.len(ay)), angle, start, end, colour,
+        """Draw a filled (thickness < 0) or outlined ellipse arc centred at (x, y) with semi-axes (ax, ay)."""
+        cv2.ellipse(self.img, self.pt(x, y), (self.length(ax), self.length(ay)), angle, start, end, colour,
                     thickness if thickness < 0 else self.px(thickness), _AA, _SHIFT)
 
     def poly(self, points, colour):
+        """Fill the polygon through the (x, y) face-unit points."""
         cv2.fillPoly(self.img, [np.array([self.pt(x, y) for x, y in points], np.int32)], colour, _AA, _SHIFT)
 
     def polyline(self, points, colour, thickness):
+        """Draw an open polyline through the (x, y) face-unit points, `thickness` in face units."""
         cv2.polylines(self.img, [np.array([self.pt(x, y) for x, y in points], np.int32)], False, colour,
                       self.px(thickness), _AA, _SHIFT)
 
@@ -155,7 +158,8 @@ def _draw_head(canvas, ident, pose):
         t = np.linspace(0.15 * np.pi, 0.85 * np.pi, 20)
         narrow = 1 - ident["jaw"] * np.sin(t) ** 2
         outline = list(zip(shift + w * np.cos(t) * narrow, 0.04 + h * np.sin(t)))
-        canvas.poly(outline + [(-w * 0.5, 0.04 + h * 0.45), (w * 0.5, 0.04 + h * 0.45)][::-1], ident["hair"])
+        moustache = [(shift - w * 0.5, 0.04 + h * 0.45), (shift + w * 0.5, 0.04 + h * 0.45)]
+        canvas.poly(outline + moustache, ident["hair"])
 
 
 def _draw_hair_top(canvas, ident, pose):
