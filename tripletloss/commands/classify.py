@@ -1,6 +1,7 @@
 """`classify`: train an identity classifier on embeddings (linear SVM or k-NN, saved as .npz), predict with it."""
 from pathlib import Path
 
+from tripletloss.data.folders import scan_folders
 from tripletloss.errors import UserError
 from tripletloss.evaluation.classifier import METHODS, load_classifier, predict, save_classifier, train_classifier
 from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
@@ -26,7 +27,6 @@ def register(subparsers):
 
 def run_train(args):
     """Embed the dataset, fit the classifier and save it."""
-    from tripletloss.data.folders import scan_folders
     paths, labels, names = scan_folders(args.data_dir)
     emb = embedder_from_args(args).embed_paths(paths, progress=True)
     clf = train_classifier(emb, [names[i] for i in labels], args.method, args.k)

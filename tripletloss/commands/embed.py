@@ -1,6 +1,7 @@
 """`embed`: write the embeddings of a dataset (FILE.npy) with labels.csv beside it, optionally OpenFace reps.csv."""
 import numpy as np
 
+from tripletloss.data.folders import scan_folders
 from tripletloss.evaluation.export import FORMATS, write_embeddings
 from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
 
@@ -17,7 +18,6 @@ def register(subparsers):
 
 def run(args):
     """Embed every image under --data-dir and write the files."""
-    from tripletloss.data.folders import scan_folders
     paths, labels, names = scan_folders(args.data_dir)
     emb = np.asarray(embedder_from_args(args).embed_paths(paths, flip=args.flip, progress=True))
     for path in write_embeddings(emb, paths, [names[i] for i in labels], args.out, args.format):

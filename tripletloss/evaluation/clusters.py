@@ -5,7 +5,9 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
+from tripletloss.data.folders import scan_folders
 from tripletloss.evaluation.protocol import l2_normalise
+from tripletloss.evaluation.views import save_cluster_grids, save_tsne
 
 METHODS = ("kmeans", "agglomerative")
 
@@ -64,8 +66,6 @@ def cluster_folder(embedder, data_dir, out_dir, k=None, method="kmeans", max_ide
     k defaults to the number of identities kept. Writes cluster_NNN.png (one thumbnail grid per cluster,
     each thumbnail bordered in its identity's colour and captioned with its name) and tsne.png.
     """
-    from tripletloss.data.folders import scan_folders
-    from tripletloss.evaluation.views import save_cluster_grids, save_tsne
     paths, labels, names = subsample(*scan_folders(data_dir), max_identities, max_per_identity)
     emb = np.asarray(embedder.embed_paths(paths, progress=progress))
     k = k or len(names)
