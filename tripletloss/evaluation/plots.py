@@ -91,7 +91,7 @@ def save_scatter(points, labels, names, path, title):
 
 
 def identity_colours(n):
-    """Return `n` distinct-ish RGB colours (tab20, then hsv for more), one per identity."""
-    if n <= 20:
-        return [colormaps["tab20"](i)[:3] for i in range(n)]
-    return [colormaps["hsv"](i / n)[:3] for i in range(n)]
+    """Return `n` distinguishable RGB colours (channels 0..1), one per identity: tab10, or turbo for more."""
+    if n <= 10:
+        return [colormaps["tab10"](i)[:3] for i in range(n)]
+    return [colormaps["turbo"](0.05 + 0.9 * i / (n - 1))[:3] for i in range(n)]

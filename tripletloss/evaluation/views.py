@@ -1,44 +1,54 @@
 """Pictures of clustered embeddings: one thumbnail grid per cluster and a t-SNE scatter coloured by identity."""
-import math
 from pathlib import Path
 
 import cv2
 import numpy as np
-from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 
-from tripletloss.evaluation.plots import identity_colours, save_figure, save_scatter
+from tripletloss.evaluation.plots import identity_colours, save_scatter
 
-THUMB = 64
-BORDER = 4
+THUMB = 64             # thumbnail side, pixels
+BORDER = 4             # identity-coloured frame
+CAPTION = 14           # caption strip under each thumbnail
 COLUMNS = 8
 MAX_PER_GRID = 64
+EXACT_TSNE_MAX = 1000  # t-SNE point count up to which the exact method is used
+FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def thumbnail(path, colour):
-    """Return an RGB uint8 thumbnail of the image at `path`, THUMB px square, framed in `colour` (RGB 0..1)."""
+def _bgr(colour):
+    """Return an RGB colour with channels in 0..1 as an OpenCV BGR tuple of ints 0..255."""
+    return tuple(int(255 * c) for c in reversed(colour[:3]))
+
+
+def tile(path, name, colour):
+    """Return a BGR uint8 tile: the image at `path` as a THUMB-px thumbnail framed in `colour`, `name` below."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise OSError(f"cannot read image {path}")
-    image = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (THUMB, THUMB), interpolation=cv2.INTER_AREA)
-    value = [int(255 * c) for c in colour]
-    return cv2.copyMakeBorder(image, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=value)
+    image = cv2.resize(image, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+    framed = cv2.copyMakeBorder(image, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=_bgr(colour))
+    caption = np.full((CAPTION, framed.shape[1], 3), 255, np.uint8)
+    cv2.putText(caption, name[:12], (2, CAPTION - 4), FONT, 0.35, _bgr(colour), 1, cv2.LINE_AA)
+    return np.vstack([framed, caption])
 
 
 def save_grid(paths, labels, names, colours, path, title):
-    """Write a grid of framed thumbnails of `paths` (at most MAX_PER_GRID), each captioned with its identity."""
-    shown = list(zip(paths, labels))[:MAX_PER_GRID]
-    cols = min(COLUMNS, len(shown))
-    rows = math.ceil(len(shown) / cols)
-    fig = Figure(figsize=(1.2 * cols, 1.35 * rows + 0.4))
-    for n, (image_path, label) in enumerate(shown):
-        ax = fig.add_subplot(rows, cols, n + 1)
-        ax.imshow(thumbnail(image_path, colours[label]))
-        ax.set_title(names[label], fontsize=6, color=colours[label])
-        ax.axis("off")
-    more = len(paths) - len(shown)
-    fig.suptitle(title + (f" (+{more} more)" if more > 0 else ""), fontsize=9)
-    return save_figure(fig, path)
+    """Write a PNG grid of tiles of `paths` (at most MAX_PER_GRID) under a `title` line; return the Path."""
+    tiles = [tile(p, names[lab], colours[lab]) for p, lab in list(zip(paths, labels))[:MAX_PER_GRID]]
+    cols = min(COLUMNS, len(tiles))
+    tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
+    body = np.vstack([np.hstack(tiles[r:r + cols]) for r in range(0, len(tiles), cols)])
+    more = len(paths) - min(len(paths), MAX_PER_GRID)
+    header = np.full((24, max(body.shape[1], 420), 3), 255, np.uint8)
+    cv2.putText(header, title + (f" (+{more} more)" if more else ""), (4, 17), FONT, 0.45, (0, 0, 0), 1,
+                cv2.LINE_AA)
+    body = cv2.copyMakeBorder(body, 0, 0, 0, header.shape[1] - body.shape[1], cv2.BORDER_CONSTANT,
+                              value=(255, 255, 255))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.vstack([header, body]))
+    return path
 
 
 def save_cluster_grids(paths, labels, names, pred, out_dir):
@@ -59,5 +69,7 @@ def save_tsne(emb, labels, names, path, seed=0):
     """Project `emb` (N, D) to 2-D with t-SNE and write a scatter coloured by identity; return the Path."""
     emb = np.asarray(emb, dtype=np.float64)
     perplexity = float(min(30.0, max(2.0, (len(emb) - 1) / 3)))
-    points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(emb)
+    method = "exact" if len(emb) <= EXACT_TSNE_MAX else "barnes_hut"    # exact is faster for small sets
+    points = TSNE(n_components=2, perplexity=perplexity, init="pca", method=method, max_iter=500,
+                  random_state=seed).fit_transform(emb)
     return save_scatter(points, np.asarray(labels), names, path, f"t-SNE of {len(emb)} embeddings")
