@@ -6,6 +6,7 @@ Tag and skip wrappers write only a version, so the topology (which tag an add_pr
 the type, mirrored here as ANET_TYPE; the layer kinds and every number (filters, kernels, strides, pads, weights,
 the input's mean pixel) are read from the file and checked against it.
 """
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -201,3 +202,107 @@ def reference_forward(parsed, x):
                 outputs["features"] = x
     outputs["embedding"] = x
     return outputs
+
+
+class _Walk:
+    """State of the walk from parsed dlib layers to a YAML layer list: current blob, its shape, tags, counters."""
+
+    def __init__(self, channels, size):
+        self.top, self.shape = "data", (channels, size, size)
+        self.tags, self.counts = {}, {}
+        self.layers, self.params = [], {}
+
+    def name(self, prefix):
+        """Return the next unused name `<prefix><n>` (n counts from 1 per prefix)."""
+        self.counts[prefix] = self.counts.get(prefix, 0) + 1
+        return f"{prefix}{self.counts[prefix]}"
+
+    def add(self, layer, shape, **params):
+        """Append `layer` reading the current blob (unless it names its bottom), make it current, store params."""
+        previous = self.layers[-1]["name"] if self.layers else "data"
+        bottom = layer.pop("bottom", self.top)
+        head = {"name": layer.pop("name"), "type": layer.pop("type")}
+        if bottom != previous:
+            head["bottom"] = bottom
+        self.layers.append({**head, **layer})
+        self.top, self.shape = head["name"], shape
+        for key, value in params.items():
+            self.params[f"{head['name']}.{key}"] = value
+
+    def zero_pad(self, top, shape, size):
+        """Make blob `top` (of `shape`) current, zero-padded at the bottom/right to size x size as dlib's add_prev
+        does; return the name of the padded blob.
+
+        Expressed as frozen depthwise 2x2 convs with pad 1 whose only weight (at [1, 1]) is 1: each grows the map
+        by one row and column and copies the values exactly.
+        """
+        self.top, self.shape = top, shape
+        channels, height, _ = shape
+        while height < size:
+            weight = np.zeros((channels, 1, 2, 2), np.float32)
+            weight[:, 0, 1, 1] = 1
+            height += 1
+            self.add({"name": self.name("zeropad"), "type": "conv", "num_output": channels, "kernel_size": 2,
+                      "pad": 1, "group": channels, "bias": False, "lr_mult": 0, "decay_mult": 0},
+                     (channels, height, height), weight=weight)
+        return self.top
+
+
+def _out_size(size, window, stride, pad):
+    """Spatial output size of a conv / pool window (floor mode, as in dlib and torch)."""
+    return (size + 2 * pad - window) // stride + 1
+
+
+def _walk_layer(walk, layer):
+    """Translate one parsed dlib layer into YAML layers on `walk`."""
+    kind, channels, size = layer["kind"], walk.shape[0], walk.shape[-1]
+    if kind == "tag":
+        walk.tags[layer["id"]] = (walk.top, walk.shape)
+    elif kind == "skip":
+        walk.top, walk.shape = walk.tags[layer["id"]]
+    elif kind == "con":
+        out, _, k, _ = layer["weight"].shape
+        size = _out_size(size, k, layer["stride"][0], layer["pad"][0])
+        walk.add({"name": walk.name("conv"), "type": "conv", "num_output": out, "kernel_size": k,
+                  "stride": layer["stride"][0], "pad": layer["pad"][0]},
+                 (out, size, size), weight=layer["weight"], bias=layer["bias"])
+    elif kind == "affine":
+        walk.add({"name": walk.name("affine"), "type": "affine"}, walk.shape, weight=layer["gamma"], bias=layer["beta"])
+    elif kind == "relu":
+        walk.add({"name": walk.name("relu"), "type": "relu"}, walk.shape)
+    elif kind == "add_prev":
+        tag_top, tag_shape = walk.tags[layer["id"]]
+        size = max(size, tag_shape[-1])
+        bottoms = [walk.zero_pad(walk.top, walk.shape, size), walk.zero_pad(tag_top, tag_shape, size)]
+        walk.add({"name": walk.name("add"), "type": "eltwise", "bottom": bottoms, "pad_channels": True},
+                 (max(channels, tag_shape[0]), size, size))
+    elif kind == "fc":
+        out = layer["weight"].shape[0]
+        bias = {} if layer["bias"] is None else {"bias": layer["bias"]}
+        walk.add({"name": f"fc{out}", "type": "fc", "num_output": out, "bias": bool(bias)}, (out,),
+                 weight=layer["weight"], **bias)
+    elif layer["window"] == (0, 0):
+        walk.add({"name": "global_pool", "type": "pool", "pool": "ave", "global": True}, (channels, 1, 1))
+        walk.add({"name": "features", "type": "flatten"}, (channels,))
+    else:
+        window, stride, pad = layer["window"][0], layer["stride"][0], layer["pad"][0]
+        size = _out_size(size, window, stride, pad)
+        walk.add({"name": walk.name("pool"), "type": "pool", "pool": "max" if kind == "max_pool" else "ave",
+                  "kernel_size": window, "stride": stride, "pad": pad}, (channels, size, size))
+
+
+def to_layer_list(parsed):
+    """Walk a parsed network into our YAML form.
+
+    Returns (spec, params): spec is a dict with name, input, layers (one dict per YAML layer, bottom named only
+    where it is not the previous layer) and outputs {features: 256-d pooled blob, embedding: the 128-d fc};
+    params maps "<layer name>.<param>" to a float32 numpy array (conv/fc weight and bias, affine weight = gamma
+    and bias = beta).
+    """
+    size = parsed["input"]["size"][0]
+    walk = _Walk(3, size)
+    for layer in parsed["layers"]:
+        _walk_layer(walk, layer)
+    spec = {"name": "dlib_resnet_v1", "input": {"channels": 3, "size": size}, "layers": walk.layers,
+            "outputs": {"features": "features", "embedding": walk.top}}
+    return spec, walk.params
