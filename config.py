@@ -1,0 +1,67 @@
+"""Settings a user edits. `python train.py` reads this file; `--set KEY=VALUE` overrides any value for one run.
+
+Every value is type- and range-checked before any data is read (tripletloss/settings.py holds the rules).
+"""
+
+# ---------------------------------------------------------------- data
+# Folder of face images, one sub-folder per identity (jpg/png/pgm, any case). Several roots can be joined with ':'.
+# Empty: use the built-in SYNTHETIC face dataset, generated on first use under .cache/ (for trying the pipeline).
+data_dir = ""
+# Optional text file of identity names (one per line) to train on; other identities in data_dir are ignored.
+train_identities = ""
+image_size = 96            # network input (pixels, square); must match the YAML's `input: size`
+resize_size = 108          # images are resized to this, then cropped to image_size (random crop when training)
+crop_fraction = 1.0        # centre square fraction of each image kept before resizing (e.g. 0.6 for loose crops)
+augment_flip = True        # random horizontal flip when training
+num_workers = 2            # DataLoader worker processes (0: load in the main process)
+
+# ---------------------------------------------------------------- run
+work_dir = "runs"          # each run gets work_dir/<stage>-<date>-<time>/ with config, checkpoints and logs
+device = "auto"            # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+seed = 0                   # seeds python, numpy and torch; the same seed reproduces a run on the same device
+deterministic = False      # torch deterministic algorithms (bit-identical CPU reruns; slower on GPU)
+checkpoint_every_steps = 0  # also checkpoint every N steps inside an epoch (0: only at epoch ends)
+keep_checkpoints = 3       # keep the newest N step/epoch checkpoints (plus best.pt)
+max_nonfinite_steps = 5    # stop after this many consecutive steps with a NaN/inf loss or gradient
+log_every_steps = 10       # TensorBoard / metrics.csv scalars every N steps
+
+# ---------------------------------------------------------------- stage 1: softmax pretraining (fc9)
+softmax_net = "prototxt_like/softmax.yaml"
+softmax_epochs = 30
+softmax_batch_size = 64
+softmax_lr = 0.05
+softmax_label_smoothing = 0.1
+# Fine-tuning (train.py --finetune CKPT): first train only the new classifier for this many epochs,
+# then unfreeze every layer from `finetune_unfreeze_from` onward (a layer name; "" = the whole net).
+finetune_freeze_epochs = 2
+finetune_unfreeze_from = "res5"
+
+# ---------------------------------------------------------------- stage 2: triplet training (fc9_1)
+triplet_net = "prototxt_like/triplet.yaml"
+triplet_epochs = 20
+triplet_lr = 0.05
+embedding_size = 128       # width of fc9_1, the L2-normalised embedding
+identities_per_batch = 16  # P: identities in each batch
+images_per_identity = 8    # K: images of each identity in each batch (>= 2 for triplets)
+margin = 0.2               # triplet margin, on squared euclidean distances between unit vectors
+selection = "semihard"     # semihard | violating | batch_hard | batch_all (tripletloss.mining)
+mining_backend = "auto"    # auto | torch | cuda
+batches_per_epoch = 0      # 0: about one pass over the images per epoch
+cache_features = True      # stage 2 on frozen-backbone features computed once (centre crop and its flip)
+
+# ---------------------------------------------------------------- optimisation (both stages)
+optimizer = "sgd"          # sgd | adam
+momentum = 0.9
+weight_decay = 5e-4
+lr_schedule = "cosine"     # cosine | step | constant
+lr_step_epochs = 10        # step schedule: multiply by lr_gamma every N epochs
+lr_gamma = 0.1
+warmup_epochs = 0.0        # linear warm-up from 0, in epochs (fractions allowed)
+grad_clip = 0.0            # clip the gradient norm to this (0: off)
+
+# ---------------------------------------------------------------- evaluation during training
+# An LFW-format pairs file and the folder its names refer to; evaluated every eval_every_epochs in both stages.
+lfw_dir = ""
+pairs = ""
+eval_every_epochs = 1
+eval_flip = False          # flip test-time augmentation

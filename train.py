@@ -1,0 +1,109 @@
+"""Train a face-embedding model in two stages (the Caffe "tripletloss" recipe).
+
+    python train.py --stage softmax      # stage 1: backbone + fc9 softmax classifier
+    python train.py --stage triplet      # stage 2: frozen backbone + fc9_1 (L2-normalised), triplet loss
+
+Settings come from config.py; `--set KEY=VALUE` overrides any of them for one run.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from tripletloss.engine import rng
+from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint, load_exact
+from tripletloss.engine.loop import Interrupted, TrainLoop
+from tripletloss.engine.run_dir import create_run_dir, latest_run_dir
+from tripletloss.errors import UserError
+from tripletloss.inference import pick_device
+from tripletloss.settings import load_settings, validate
+from tripletloss.stages.job import load_training_data
+from tripletloss.stages.softmax import SoftmaxJob
+from tripletloss.stages.triplet import TripletJob
+
+JOBS = {"softmax": SoftmaxJob, "triplet": TripletJob}
+
+
+def parse_args(argv=None):
+    """Parse train.py's command line; return the argparse namespace."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--stage", choices=sorted(JOBS), required=True, help="which stage to train")
+    p.add_argument("--config", default=None, help="settings file (default: config.py in the repository)")
+    p.add_argument("--data-dir", help="image folder(s), one sub-folder per identity; several joined with ':'")
+    p.add_argument("--work-dir", help="where run directories are created")
+    p.add_argument("--epochs", type=int, help="epochs of this stage")
+    p.add_argument("--resume", nargs="?", const="latest", metavar="PATH",
+                   help="continue a run: its directory or checkpoint (default: the latest run of this stage)")
+    p.add_argument("--finetune", metavar="CKPT",
+                   help="initialise from this checkpoint (layers matching by name and shape)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    return p.parse_args(argv)
+
+
+def _overrides(args):
+    out = list(args.set)
+    for flag, key in (("data_dir", "data_dir"), ("work_dir", "work_dir"), ("epochs", f"{args.stage}_epochs")):
+        if getattr(args, flag) is not None:
+            out.append(f"{key}={getattr(args, flag)}")
+    return out
+
+
+def _resume_checkpoint(args, settings):
+    """Find the checkpoint --resume points at: a file, a run directory, or the latest run of the stage."""
+    target = latest_run_dir(settings["work_dir"], args.stage) if args.resume == "latest" else Path(args.resume)
+    if target is None:
+        raise UserError(f"--resume: no '{args.stage}' run in {settings['work_dir']} to resume")
+    path = latest_checkpoint(target) if target.is_dir() else target
+    if path is None:
+        raise UserError(f"--resume: {target} holds no checkpoint yet (step-*.pt); start a new run instead")
+    return path
+
+
+def train(args):
+    """Run one stage as the parsed `args` say; return the finished TrainState and run directory."""
+    settings = load_settings(args.config, _overrides(args))
+    ckpt = None
+    if args.resume:
+        path = _resume_checkpoint(args, settings)
+        ckpt = load_checkpoint(path)
+        saved = dict(ckpt["config"])
+        if args.epochs is not None:
+            saved[f"{args.stage}_epochs"] = args.epochs
+        settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
+    device = pick_device(settings["device"])
+    rng.seed_everything(settings["seed"])
+    torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
+    job = JOBS[args.stage](settings, load_training_data(settings), device, finetune=args.finetune)
+    if ckpt is None:
+        run_dir = create_run_dir(settings["work_dir"], args.stage, settings)
+    else:
+        load_exact(job.net, ckpt["model"], path)
+    loop = TrainLoop(job, settings, run_dir, settings[f"{args.stage}_epochs"], device)
+    if ckpt is not None:
+        loop.resume_from(ckpt)
+        print(f"resuming {run_dir} at epoch {loop.state.epoch + 1}, batch {loop.state.batch}, step {loop.state.step}")
+    return loop.run(), run_dir
+
+
+def main(argv=None):
+    """Command-line entry: train, print a summary; exit 2 on a user error, 128+signal when interrupted."""
+    args = parse_args(argv)
+    try:
+        state, run_dir = train(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Interrupted as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(128 + exc.signum)
+    print(f"done: {state.epoch} epochs, {state.step} steps ({state.skipped} skipped) in {run_dir}")
+    print(f"model: {run_dir / 'model.pt'}")
+    if state.bad_files:
+        print(f"{len(state.bad_files)} undecodable images were replaced during training:")
+        for path in state.bad_files:
+            print(f"  {path}")
+
+
+if __name__ == "__main__":
+    main()

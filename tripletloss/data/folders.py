@@ -1,0 +1,47 @@
+"""Scanning one-folder-per-identity datasets (several roots may be joined with ':', as in facenet)."""
+from pathlib import Path
+
+from tripletloss.errors import UserError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp"}
+
+
+def is_image_file(path):
+    """True if `path` has an image extension we read (jpg/jpeg/png/pgm/ppm/bmp, any case) and is not hidden."""
+    path = Path(path)
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def read_identity_list(path):
+    """Return the identity names listed one per line in the text file at `path` (blank lines ignored)."""
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def scan_folders(data_dir, identities=None):
+    """Scan `data_dir` (roots joined with ':'); return (paths, labels, class_names).
+
+    Identities are the sub-folders; the same name under several roots is one identity. `identities`, if given,
+    keeps only those names. Paths are sorted within an identity, identities sorted by name; labels index
+    class_names. Raises UserError naming the folder when it holds no images.
+    """
+    found = {}
+    for root in filter(None, str(data_dir).split(":")):
+        root = Path(root)
+        if not root.is_dir():
+            raise UserError(f"{root}: data directory does not exist")
+        for ident in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            files = sorted(p for p in ident.iterdir() if p.is_file() and is_image_file(p))
+            if files:
+                found.setdefault(ident.name, []).extend(files)
+    if identities is not None:
+        wanted = set(identities)
+        found = {k: v for k, v in found.items() if k in wanted}
+    if not found:
+        raise UserError(f"{data_dir}: no identity folders with images found (expected <dir>/<identity>/<image>)")
+    class_names = sorted(found)
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        paths += [str(p) for p in sorted(found[name])]
+        labels += [label] * len(found[name])
+    return paths, labels, class_names

@@ -1,0 +1,57 @@
+"""Turning decoded images into network input: centre crop, resize, (random) crop, flip, normalisation.
+
+A `preprocess` dict describes what a network expects; checkpoints carry it, so evaluation feeds images exactly as
+training did. Keys: size (network input), resize, crop_fraction, mean and std (per channel, in 0..255 pixel units),
+channels.
+"""
+import cv2
+import numpy as np
+import torch
+
+
+def make_preprocess(settings):
+    """Return the preprocess dict for the training settings (image_size, resize_size, crop_fraction)."""
+    return {"size": settings["image_size"], "resize": settings["resize_size"],
+            "crop_fraction": settings["crop_fraction"], "mean": [127.5] * 3, "std": [128.0] * 3, "channels": 3}
+
+
+def _centre_square(image, fraction):
+    h, w = image.shape[:2]
+    side = int(round(min(h, w) * fraction))
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top:top + side, left:left + side]
+
+
+def random_crop_and_flip(rng, slack):
+    """Draw a training augmentation from numpy Generator `rng`: (top, left, flip) for a crop with `slack` pixels.
+
+    The cached-feature path of stage 2 draws its flip with this same function, so both paths agree.
+    """
+    top, left = rng.integers(0, slack + 1, size=2)
+    return int(top), int(left), bool(rng.integers(0, 2))
+
+
+def to_input(image, preprocess, rng=None, flip=False, random_flip=True):
+    """Return the (C, size, size) float32 tensor for an RGB uint8 `image`.
+
+    With a numpy Generator `rng`, the crop position is random and, if `random_flip`, the flip is a coin toss
+    (training); without, the crop is central. `flip` mirrors the image when no coin is tossed.
+    """
+    size, resize = preprocess["size"], preprocess["resize"]
+    image = _centre_square(image, preprocess.get("crop_fraction", 1.0))
+    image = cv2.resize(image, (resize, resize), interpolation=cv2.INTER_AREA if image.shape[0] > resize
+                       else cv2.INTER_LINEAR)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if rng is not None:
+        top, left, coin = random_crop_and_flip(rng, resize - size)
+        flip = coin if random_flip else flip
+    else:
+        top = left = (resize - size) // 2
+    image = image[top:top + size, left:left + size]
+    if flip:
+        image = image[:, ::-1]
+    mean = np.asarray(preprocess["mean"], np.float32)[: image.shape[2]]
+    std = np.asarray(preprocess["std"], np.float32)[: image.shape[2]]
+    out = (image.astype(np.float32) - mean) / std
+    return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))

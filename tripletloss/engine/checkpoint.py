@@ -1,0 +1,105 @@
+"""Writing checkpoints atomically and reading them safely (torch.load with weights_only=True)."""
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+
+from tripletloss.errors import CheckpointError
+
+FORMAT = "tripletloss-checkpoint-v1"
+
+
+def save_atomic(obj, path):
+    """torch.save `obj` to `path` via a temporary file, fsync and rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path):
+    """Load a checkpoint dict from `path` with weights_only=True; raise CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt zip, truncated file, pickled code refused by weights_only
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a tripletloss checkpoint (no format '{FORMAT}')")
+    return ckpt
+
+
+_STEP = re.compile(r"^step-(\d+)\.pt$")
+
+
+def step_checkpoints(run_dir):
+    """Return the run's `step-N.pt` checkpoints sorted by N (oldest first)."""
+    found = [(int(m.group(1)), p) for p in Path(run_dir).glob("step-*.pt") if (m := _STEP.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def prune_checkpoints(run_dir, keep):
+    """Delete all but the newest `keep` step checkpoints of `run_dir` (best.pt and model.pt are kept)."""
+    for path in step_checkpoints(run_dir)[:-keep]:
+        path.unlink(missing_ok=True)
+
+
+def latest_checkpoint(run_dir):
+    """Return the newest step checkpoint of `run_dir`, or None."""
+    found = step_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def restore_layers(net, state, source):
+    """Copy every tensor of `state` (layer-name keyed) whose name and shape match into `net`.
+
+    Returns {"restored": [layer names], "reinitialised": [layers of net not fully restored],
+    "skipped": ["name: why" for checkpoint layers that did not fit]}.
+    """
+    own = net.layers.state_dict()
+    restored, skipped = {}, []
+    for key, value in state.items():
+        if key not in own:
+            skipped.append(f"{key}: not in this network")
+        elif own[key].shape != value.shape:
+            skipped.append(f"{key}: shape {tuple(value.shape)} in {source}, {tuple(own[key].shape)} here")
+        else:
+            restored[key] = value
+    own.update(restored)
+    net.layers.load_state_dict(own)
+    layer_of = lambda k: k.split(".", 1)[0]  # noqa: E731
+    done = {layer_of(k) for k in restored}
+    partial = {layer_of(k) for k in own if k not in restored}
+    return {"restored": sorted(done - partial), "reinitialised": sorted(partial),
+            "skipped": skipped}
+
+
+def load_exact(net, state, source):
+    """Load `state` into `net` requiring identical layer names and shapes; raise CheckpointError listing mismatches."""
+    own = net.layers.state_dict()
+    problems = [f"{k} missing" for k in own if k not in state]
+    problems += [f"{k} unexpected" for k in state if k not in own]
+    problems += [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+                 if k in state and state[k].shape != v.shape]
+    if problems:
+        shown = "; ".join(problems[:6]) + (f"; ... {len(problems) - 6} more" if len(problems) > 6 else "")
+        raise CheckpointError(f"{source}: does not match this network's layers ({shown})")
+    net.layers.load_state_dict(state)

@@ -1,0 +1,193 @@
+"""The training loop shared by both stages: optimisation, checkpoints, exact resume, signals, NaN guard, logging.
+
+A stage supplies a `Job` (see tripletloss/stages/): the net, a batch source, an objective and optional evaluation.
+"""
+import signal
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm import tqdm
+
+from tripletloss.engine import rng
+from tripletloss.engine.checkpoint import FORMAT, prune_checkpoints, save_atomic
+from tripletloss.engine.metrics_log import MetricsLog
+from tripletloss.engine.schedule import lr_factor
+from tripletloss.errors import UserError
+
+
+class Interrupted(Exception):
+    """Raised after SIGINT/SIGTERM once the current step is done and a checkpoint is written."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.signum = signum
+
+
+class NonFiniteError(UserError):
+    """Too many consecutive steps with a non-finite loss or gradient."""
+
+
+@dataclass
+class TrainState:
+    """Where training stands: epoch in progress, batches of it done, total steps, guard counters, best metric."""
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    nonfinite: int = 0
+    skipped: int = 0
+    best: float = float("-inf")
+    bad_files: list = field(default_factory=list)
+
+
+class _SignalFlag:
+    """Records SIGINT/SIGTERM instead of dying, so the loop can finish its step and checkpoint."""
+
+    def __init__(self):
+        self.signum = None
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+
+
+class TrainLoop:
+    """Runs `job` for `epochs` epochs in `run_dir`, resuming from `resume` (a checkpoint dict) when given."""
+
+    def __init__(self, job, settings, run_dir, epochs, device, is_main=True):
+        self.job, self.settings, self.run_dir = job, settings, run_dir
+        self.epochs, self.device, self.is_main = epochs, device, is_main
+        self.state = TrainState()
+        self.log = MetricsLog(run_dir, job.stage, enabled=is_main)
+        self.optimizer, self.phase = None, None
+
+    def _set_phase(self, epoch):
+        phase = self.job.phase(epoch)
+        if phase != self.phase:
+            self.phase = phase
+            self.job.apply_phase(phase)
+            groups = self.job.net.param_groups(self.job.base_lr, self.settings["weight_decay"])
+            if self.settings["optimizer"] == "sgd":
+                self.optimizer = torch.optim.SGD(groups, momentum=self.settings["momentum"])
+            else:
+                self.optimizer = torch.optim.Adam(groups)
+
+    def resume_from(self, ckpt):
+        """Restore optimizer, RNG and loop state from checkpoint dict `ckpt` (the model is already loaded)."""
+        self.state = TrainState(**ckpt["state"])
+        self._set_phase(self.state.epoch)
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        rng.restore(ckpt["rng"])
+
+    def checkpoint(self, name=None):
+        """Write a resumable checkpoint (step-N.pt, or `name`) and prune old ones; return its path."""
+        if not self.is_main:
+            return None
+        path = self.run_dir / (name or f"step-{self.state.step}.pt")
+        save_atomic(dict(self.job.model_record(), optimizer=self.optimizer.state_dict(),
+                         state=asdict(self.state), rng=rng.capture(), config=dict(self.settings)), path)
+        if name is None:
+            prune_checkpoints(self.run_dir, self.settings["keep_checkpoints"])
+        return path
+
+    def run(self):
+        """Train to the last epoch; write model.pt; return the final TrainState."""
+        with _SignalFlag() as flag:
+            while self.state.epoch < self.epochs:
+                self._set_phase(self.state.epoch)
+                self._run_epoch(flag)
+                self._end_epoch()
+        if self.is_main:
+            save_atomic(self.job.model_record(), self.run_dir / "model.pt")
+        self.log.close()
+        return self.state
+
+    def _run_epoch(self, flag):
+        st, job = self.state, self.job
+        job.source.set_epoch(st.epoch, st.batch)
+        bar = tqdm(job.source, total=len(job.source), initial=0, disable=not self.is_main, dynamic_ncols=True,
+                   desc=f"{job.stage} epoch {st.epoch + 1}/{self.epochs}")
+        job.net.train()
+        for inputs, labels, bad in bar:
+            self._note_bad_files(bad)
+            stats = self._step(inputs, labels)
+            st.batch += 1
+            st.step += 1
+            bar.set_postfix(loss=f"{stats.get('loss', float('nan')):.4f}", lr=f"{self._lr():.3g}")
+            if st.step % self.settings["log_every_steps"] == 0:
+                self.log.log({f"train/{k}": v for k, v in stats.items()} | {"train/lr": self._lr()},
+                             st.step, st.epoch)
+            every = self.settings["checkpoint_every_steps"]
+            if every and st.step % every == 0:
+                self.checkpoint()
+            if flag.signum is not None:
+                path = self.checkpoint()
+                bar.close()
+                raise Interrupted(f"stopped by {signal.Signals(flag.signum).name} at epoch {st.epoch + 1}, "
+                                  f"step {st.step}; checkpoint {path}; continue with: python train.py --stage "
+                                  f"{job.stage} --resume {self.run_dir}", flag.signum)
+
+    def _lr(self):
+        """The base learning rate scaled by the schedule at the current step."""
+        return self.job.base_lr * lr_factor(self.state.step, self.job.steps_per_epoch, self.epochs, self.settings)
+
+    def _step(self, inputs, labels):
+        st = self.state
+        lr = self._lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group["lr_mult"]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, stats = self.job.objective(inputs, labels, st.step)
+        if torch.isfinite(loss):
+            loss.backward()
+        if not torch.isfinite(loss) or not self._grads_finite():
+            return self._skip(stats)
+        if self.settings["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(self.job.net.parameters(), self.settings["grad_clip"])
+        self.optimizer.step()
+        st.nonfinite = 0
+        return dict(stats, loss=loss.item())
+
+    def _grads_finite(self):
+        grads = [p.grad for p in self.job.net.parameters() if p.grad is not None]
+        return all(torch.isfinite(g).all() for g in grads)
+
+    def _skip(self, stats):
+        st = self.state
+        st.nonfinite += 1
+        st.skipped += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        tqdm.write(f"warning: non-finite loss or gradient at step {st.step + 1}: step skipped "
+                   f"({st.nonfinite} in a row)")
+        if st.nonfinite >= self.settings["max_nonfinite_steps"]:
+            raise NonFiniteError(f"{st.nonfinite} consecutive steps with a non-finite loss or gradient "
+                                 f"(max_nonfinite_steps); stopped at step {st.step + 1}; the last good "
+                                 f"checkpoint in {self.run_dir} is intact (try a lower learning rate)")
+        return dict(stats, loss=float("nan"))
+
+    def _note_bad_files(self, bad):
+        for path in bad:
+            if path and path not in self.state.bad_files:
+                self.state.bad_files.append(path)
+                tqdm.write(f"warning: {path}: cannot be decoded; replaced by another image of the same identity")
+
+    def _end_epoch(self):
+        st = self.state
+        metrics = self.job.evaluate(st.epoch) if self.is_main else None
+        st.epoch += 1
+        st.batch = 0
+        if metrics:
+            self.log.log({f"val/{k}": v for k, v in metrics.items()}, st.step, st.epoch)
+            tqdm.write(f"epoch {st.epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        improved = bool(metrics) and metrics["accuracy"] > st.best
+        if improved:
+            st.best = metrics["accuracy"]
+        self.checkpoint()
+        if improved:
+            self.checkpoint("best.pt")

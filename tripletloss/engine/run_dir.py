@@ -1,0 +1,36 @@
+"""Run directories: work_dir/<stage>-<YYYYmmdd-HHMMSS>/ holding config.yaml, checkpoints, metrics and logs."""
+import time
+from pathlib import Path
+
+import yaml
+
+from tripletloss.errors import UserError
+
+
+def create_run_dir(work_dir, stage, settings):
+    """Create a fresh dated run directory for `stage` under `work_dir`, save the resolved settings; return it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(work_dir) / f"{stage}-{stamp}"
+    run_dir, n = base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
+    run_dir.mkdir(parents=True)
+    with open(run_dir / "config.yaml", "w") as f:
+        yaml.safe_dump(dict(settings), f, sort_keys=False)
+    return run_dir
+
+
+def latest_run_dir(work_dir, stage):
+    """Return the newest run directory of `stage` in `work_dir` (by its dated name), or None."""
+    runs = sorted(p for p in Path(work_dir).glob(f"{stage}-*") if p.is_dir())
+    return runs[-1] if runs else None
+
+
+def final_model(work_dir, stage):
+    """Return the newest finished model (model.pt) of `stage` in `work_dir`; raise UserError if there is none."""
+    runs = sorted(p for p in Path(work_dir).glob(f"{stage}-*") if (p / "model.pt").is_file())
+    if not runs:
+        raise UserError(f"{work_dir}: no finished '{stage}' run (no {stage}-*/model.pt); "
+                        f"run `python train.py --stage {stage}` first or pass --finetune PATH")
+    return runs[-1] / "model.pt"

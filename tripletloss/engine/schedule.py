@@ -1,0 +1,21 @@
+"""Learning-rate schedules as a per-step multiplier (linear warm-up, then cosine, step or constant).
+
+The loop sets each param group's lr to base_lr * lr_mult * lr_factor(step): the schedule's only state is the step.
+"""
+import math
+
+
+def lr_factor(step, steps_per_epoch, total_epochs, settings):
+    """Return the multiplier of the base learning rate at optimizer step `step` (0-based)."""
+    epoch = step / max(steps_per_epoch, 1)
+    warmup = settings["warmup_epochs"]
+    if warmup > 0 and epoch < warmup:
+        return (epoch + 1 / max(steps_per_epoch, 1)) / warmup
+    kind = settings["lr_schedule"]
+    if kind == "cosine":
+        span = max(total_epochs - warmup, 1e-9)
+        return 0.5 * (1 + math.cos(math.pi * min((epoch - warmup) / span, 1.0)))
+    if kind == "step":
+        return settings["lr_gamma"] ** int(epoch // settings["lr_step_epochs"])
+    return 1.0
+

@@ -1,0 +1,117 @@
+"""Reading a YAML layer list (prototxt_like/*.yaml) into a resolved, validated spec: a plain dict.
+
+The resolved spec has includes expanded, `$variables` substituted and every layer's defaults filled in, so it can be
+stored inside a checkpoint and rebuilt later without the YAML files.
+"""
+from pathlib import Path
+
+import yaml
+
+from tripletloss.errors import NetSpecError
+from tripletloss.net.layers import LAYER_TYPES
+
+COMMON_FIELDS = ("name", "type", "bottom", "top", "lr_mult", "decay_mult")
+INCLUDE_OVERRIDES = ("lr_mult", "decay_mult")
+
+
+def load_spec(path, variables=None):
+    """Read the YAML file at `path`; return the resolved spec dict (name, file, input, layers, outputs)."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    layers, net_input = [], raw.get("input")
+    for inc in raw.get("include") or []:
+        inc = {"file": inc} if isinstance(inc, str) else inc
+        sub = load_spec(path.parent / inc["file"], variables)
+        net_input = net_input or sub["input"]
+        overrides = {k: _mult_pair(inc[k], f"{path}: include '{inc['file']}'", k) for k in INCLUDE_OVERRIDES if k in inc}
+        layers += [dict(layer, **overrides) if layer["params"] else layer for layer in sub["layers"]]
+    own = [_resolve_layer(path, layer, variables or {}) for layer in raw.get("layers") or []]
+    for layer in own:
+        layer["params"] = _has_params(layer["type"])
+    spec = {"name": raw.get("name", path.stem), "file": str(path), "input": net_input,
+            "layers": layers + own, "outputs": dict(raw.get("outputs") or {})}
+    check_spec(spec)
+    return spec
+
+
+def _read_yaml(path):
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise NetSpecError(f"{path}: no such layer-list file") from None
+    except yaml.YAMLError as exc:
+        raise NetSpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise NetSpecError(f"{path}: expected a mapping with 'layers', got {type(raw).__name__}")
+    unknown = set(raw) - {"name", "input", "include", "layers", "outputs"}
+    if unknown:
+        raise NetSpecError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
+    return raw
+
+
+def _substitute(value, variables, where):
+    if isinstance(value, str) and value.startswith("$"):
+        if value[1:] not in variables:
+            raise NetSpecError(f"{where}: variable {value} is not defined (known: {sorted(variables)})")
+        return variables[value[1:]]
+    if isinstance(value, list):
+        return [_substitute(v, variables, where) for v in value]
+    return value
+
+
+def _resolve_layer(path, layer, variables):
+    if not isinstance(layer, dict) or "name" not in layer or "type" not in layer:
+        raise NetSpecError(f"{path}: every layer needs 'name' and 'type', got {layer!r}")
+    where = f"{path}: layer '{layer['name']}'"
+    kind = LAYER_TYPES.get(layer["type"])
+    if kind is None:
+        raise NetSpecError(f"{where}: unknown type '{layer['type']}' (known: {', '.join(sorted(LAYER_TYPES))})")
+    unknown = set(layer) - set(COMMON_FIELDS) - set(kind.required) - set(kind.optional)
+    if unknown:
+        raise NetSpecError(f"{where}: unknown field(s) {sorted(unknown)} for type '{layer['type']}'")
+    missing = [k for k in kind.required if k not in layer]
+    if missing:
+        raise NetSpecError(f"{where}: missing field(s) {missing} for type '{layer['type']}'")
+    out = {k: _substitute(v, variables, where) for k, v in layer.items()}
+    for k, default in kind.optional.items():
+        out.setdefault(k, default)
+    out["lr_mult"] = _mult_pair(out.get("lr_mult", 1), where, "lr_mult")
+    out["decay_mult"] = _mult_pair(out.get("decay_mult", 1), where, "decay_mult")
+    out["file"] = str(path)
+    return out
+
+
+def _mult_pair(value, where, key):
+    pair = value if isinstance(value, list) else [value, value]
+    if len(pair) != 2 or not all(isinstance(v, (int, float)) and v >= 0 for v in pair):
+        raise NetSpecError(f"{where}: {key} must be a number >= 0 or a [weight, bias] pair, got {value!r}")
+    return [float(v) for v in pair]
+
+
+def _has_params(layer_type):
+    return layer_type in ("conv", "batchnorm", "affine", "scale", "prelu", "fc", "inner_product", "residual")
+
+
+def check_spec(spec):
+    """Check names are unique, bottoms exist and outputs name blobs; raise NetSpecError naming file and layer."""
+    blobs, names = {"data"}, set()
+    if not spec["input"] or "size" not in spec["input"]:
+        raise NetSpecError(f"{spec['file']}: missing 'input: {{channels: C, size: S}}'")
+    previous = "data"
+    for layer in spec["layers"]:
+        where = f"{layer['file']}: layer '{layer['name']}'"
+        if layer["name"] in names or "." in layer["name"]:
+            raise NetSpecError(f"{where}: layer names must be unique and contain no '.'")
+        names.add(layer["name"])
+        bottoms = layer.setdefault("bottom", previous)
+        for b in bottoms if isinstance(bottoms, list) else [bottoms]:
+            if b not in blobs:
+                raise NetSpecError(f"{where}: bottom '{b}' is not produced by an earlier layer")
+        previous = layer.setdefault("top", layer["name"])
+        if previous in blobs:
+            raise NetSpecError(f"{where}: top '{previous}' is already produced (in-place layers are not supported)")
+        blobs.add(previous)
+    for key, blob in spec["outputs"].items():
+        if blob not in blobs:
+            raise NetSpecError(f"{spec['file']}: output '{key}' names unknown blob '{blob}'")

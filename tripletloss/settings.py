@@ -1,0 +1,162 @@
+"""Loading, overriding and checking the user's settings (config.py plus `--set KEY=VALUE`).
+
+`RULES` declares every setting's type and range; config.py supplies the values. Everything is checked before any
+data is read, and each problem is one line naming the key.
+"""
+import difflib
+import runpy
+import types
+from pathlib import Path
+
+from tripletloss import ROOT
+from tripletloss.errors import ConfigError
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+class Rule:
+    """A setting's type (int, float, bool, str) with optional bounds or choices."""
+
+    def __init__(self, kind, lo=None, hi=None, choices=None, lo_open=False):
+        self.kind, self.lo, self.hi, self.choices, self.lo_open = kind, lo, hi, choices, lo_open
+
+    def parse(self, text):
+        """Convert a `--set` string to this rule's type; raise ValueError if it does not parse."""
+        if self.kind is bool:
+            if text.lower() not in _TRUE | _FALSE:
+                raise ValueError
+            return text.lower() in _TRUE
+        return self.kind(text)
+
+    def problem(self, value):
+        """Return None if `value` satisfies the rule, else a short description of what it must be."""
+        ok_type = isinstance(value, self.kind) and not (self.kind is not bool and isinstance(value, bool))
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            ok_type = True
+        if not ok_type:
+            return f"must be {self.kind.__name__}, got {value!r}"
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}, got {value!r}"
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            return f"must be {'>' if self.lo_open else '>='} {self.lo}, got {value!r}"
+        if self.hi is not None and value > self.hi:
+            return f"must be <= {self.hi}, got {value!r}"
+        return None
+
+
+def _pos_int(lo=1):
+    return Rule(int, lo=lo)
+
+
+def _nonneg(kind=float):
+    return Rule(kind, lo=0)
+
+
+def _positive():
+    return Rule(float, lo=0, lo_open=True)
+
+
+RULES = {
+    "data_dir": Rule(str), "train_identities": Rule(str),
+    "image_size": _pos_int(16), "resize_size": _pos_int(16), "crop_fraction": Rule(float, 0.05, 1.0),
+    "augment_flip": Rule(bool), "num_workers": _nonneg(int),
+    "work_dir": Rule(str), "device": Rule(str), "seed": _nonneg(int), "deterministic": Rule(bool),
+    "checkpoint_every_steps": _nonneg(int), "keep_checkpoints": _pos_int(), "max_nonfinite_steps": _pos_int(),
+    "log_every_steps": _pos_int(),
+    "softmax_net": Rule(str), "softmax_epochs": _nonneg(int), "softmax_batch_size": _pos_int(2),
+    "softmax_lr": _positive(), "softmax_label_smoothing": Rule(float, 0.0, 0.99),
+    "finetune_freeze_epochs": _nonneg(int), "finetune_unfreeze_from": Rule(str),
+    "triplet_net": Rule(str), "triplet_epochs": _nonneg(int), "triplet_lr": _positive(),
+    "embedding_size": _pos_int(), "identities_per_batch": _pos_int(2), "images_per_identity": _pos_int(2),
+    "margin": _positive(), "selection": Rule(str, choices=("semihard", "violating", "batch_hard", "batch_all")),
+    "mining_backend": Rule(str, choices=("auto", "torch", "cuda")), "batches_per_epoch": _nonneg(int),
+    "cache_features": Rule(bool),
+    "optimizer": Rule(str, choices=("sgd", "adam")), "momentum": Rule(float, 0.0, 1.0),
+    "weight_decay": _nonneg(), "lr_schedule": Rule(str, choices=("cosine", "step", "constant")),
+    "lr_step_epochs": _pos_int(), "lr_gamma": Rule(float, 0.0, 1.0, lo_open=True), "warmup_epochs": _nonneg(),
+    "grad_clip": _nonneg(),
+    "lfw_dir": Rule(str), "pairs": Rule(str), "eval_every_epochs": _pos_int(), "eval_flip": Rule(bool),
+}
+
+
+def read_config_file(path):
+    """Run the config file at `path`; return {key: value} of its settings (lower-case, non-module globals)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        values = runpy.run_path(str(path))
+    except Exception as exc:  # a user's syntax error or exception, reported in one line
+        raise ConfigError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    return {k: v for k, v in values.items()
+            if not k.startswith("_") and k.islower() and not isinstance(v, types.ModuleType)}
+
+
+def apply_overrides(values, assignments):
+    """Return a copy of `values` with each 'KEY=VALUE' string of `assignments` applied (typed by RULES)."""
+    out = dict(values)
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ConfigError(f"--set {item}: expected KEY=VALUE")
+        if key not in RULES:
+            raise ConfigError(f"--set {item}: unknown setting '{key}'{_suggest(key)}")
+        try:
+            out[key] = RULES[key].parse(text.strip())
+        except ValueError:
+            raise ConfigError(f"--set {item}: {key} must be {RULES[key].kind.__name__}") from None
+    return out
+
+
+def _suggest(key):
+    close = difflib.get_close_matches(key, RULES, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def validate(values, source="config.py"):
+    """Check every setting's presence, type and range and the cross-setting rules; raise ConfigError on the first.
+
+    Returns `values` unchanged when all is well.
+    """
+    for key in values:
+        if key not in RULES:
+            raise ConfigError(f"{source}: unknown setting '{key}'{_suggest(key)}")
+    for key, rule in RULES.items():
+        if key not in values:
+            raise ConfigError(f"{source}: setting '{key}' is missing")
+        problem = rule.problem(values[key])
+        if problem:
+            raise ConfigError(f"{source}: {key} {problem}")
+    _check_relations(values, source)
+    return values
+
+
+def _check_relations(v, source):
+    if v["resize_size"] < v["image_size"]:
+        raise ConfigError(f"{source}: resize_size ({v['resize_size']}) must be >= image_size ({v['image_size']})")
+    for root in filter(None, v["data_dir"].split(":")):
+        if not Path(root).is_dir():
+            raise ConfigError(f"{source}: data_dir '{root}' is not a directory")
+    for key in ("train_identities", "pairs"):
+        if v[key] and not Path(v[key]).is_file():
+            raise ConfigError(f"{source}: {key} file '{v[key]}' does not exist")
+    if bool(v["lfw_dir"]) != bool(v["pairs"]):
+        raise ConfigError(f"{source}: lfw_dir and pairs must be set together (evaluation needs both)")
+    if v["lfw_dir"] and not Path(v["lfw_dir"]).is_dir():
+        raise ConfigError(f"{source}: lfw_dir '{v['lfw_dir']}' is not a directory")
+    for key in ("softmax_net", "triplet_net"):
+        if not resolve_path(v[key]).is_file():
+            raise ConfigError(f"{source}: {key} '{v[key]}' does not exist")
+
+
+def resolve_path(path):
+    """Return `path` as given if it exists, else relative to the repository root (for the bundled YAML files)."""
+    path = Path(path)
+    return path if path.exists() or path.is_absolute() else ROOT / path
+
+
+def load_settings(config_path=None, overrides=()):
+    """Read config.py (default: the repository's), apply `--set` overrides, validate; return the settings dict."""
+    config_path = Path(config_path) if config_path else ROOT / "config.py"
+    return validate(apply_overrides(read_config_file(config_path), overrides), source=config_path.name)

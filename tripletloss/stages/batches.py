@@ -1,0 +1,56 @@
+"""Batch sources for the loop: decoded images through a DataLoader, or cached backbone features."""
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from tripletloss.data.transforms import random_crop_and_flip
+
+
+class ImageBatches:
+    """Yields (images, labels, bad file paths) on `device` for the batches of `sampler` over `dataset`."""
+
+    def __init__(self, dataset, sampler, num_workers, device):
+        self.dataset, self.sampler, self.num_workers, self.device = dataset, sampler, num_workers, device
+
+    def set_epoch(self, epoch, start_batch=0):
+        """Select the epoch and the batch to start from."""
+        self.sampler.set_epoch(epoch, start_batch)
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        # A private generator keeps DataLoader start-up from consuming the global torch RNG (exact resume).
+        loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=self.num_workers,
+                            generator=torch.Generator(), pin_memory=self.device.type == "cuda")
+        for images, labels, _, bad in loader:
+            yield images.to(self.device, non_blocking=True), labels.to(self.device), [b for b in bad if b]
+
+
+class FeatureBatches:
+    """Yields ({blob: features}, labels, []) from cached features (variants x N x F) for the sampler's batches.
+
+    Variant 1 (the mirror image) is used where the training flip coin, drawn exactly as FaceDataset draws it
+    from the sample's seed, comes up; variant 0 (centre crop) otherwise.
+    """
+
+    def __init__(self, features, blob, labels, sampler, preprocess, random_flip, device):
+        self.features, self.blob, self.sampler = features.to(device), blob, sampler
+        self.labels = torch.as_tensor(np.asarray(labels), device=device)
+        self.slack, self.random_flip = preprocess["resize"] - preprocess["size"], random_flip
+
+    def set_epoch(self, epoch, start_batch=0):
+        """Select the epoch and the batch to start from."""
+        self.sampler.set_epoch(epoch, start_batch)
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        for batch in self.sampler:
+            index = torch.tensor([i for i, _ in batch], device=self.features.device)
+            variant = torch.tensor([self._flip(seed) for _, seed in batch], device=self.features.device)
+            yield {self.blob: self.features[variant, index]}, self.labels[index], []
+
+    def _flip(self, seed):
+        return int(self.random_flip and random_crop_and_flip(np.random.default_rng(seed), self.slack)[2])

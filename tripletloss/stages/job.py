@@ -1,0 +1,95 @@
+"""What both stages share: building the net, restoring weights, the checkpoint record and periodic evaluation."""
+import torch
+
+from tripletloss.data.folders import read_identity_list, scan_folders
+from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, restore_layers
+from tripletloss.errors import UserError
+from tripletloss.net import build_net
+from tripletloss.settings import resolve_path
+
+
+def load_training_data(settings):
+    """Return (paths, labels, class_names) of the training images named by the settings.
+
+    An empty data_dir means the built-in synthetic faces (generated on first use).
+    """
+    data_dir = settings["data_dir"]
+    if not data_dir:
+        from tripletloss.data.synthetic import ensure_default_dataset
+        data_dir = str(ensure_default_dataset())
+    wanted = read_identity_list(settings["train_identities"]) if settings["train_identities"] else None
+    return scan_folders(data_dir, wanted)
+
+
+def build_stage_net(settings, key, variables):
+    """Build the net of YAML setting `key` with `variables`; check its input size against image_size."""
+    net = build_net(resolve_path(settings[key]), variables)
+    if net.input_size != settings["image_size"]:
+        raise UserError(f"{settings[key]}: network input size {net.input_size} differs from image_size "
+                        f"{settings['image_size']} (set image_size={net.input_size} or change the YAML)")
+    return net
+
+
+def init_from_checkpoint(net, path, skip=()):
+    """Restore every layer of `net` that matches checkpoint `path` by name and shape, except layers in `skip`.
+
+    Prints which layers were restored, re-initialised or skipped; returns the checkpoint dict.
+    """
+    ckpt = load_checkpoint(path)
+    state = {k: v for k, v in ckpt["model"].items() if k.split(".", 1)[0] not in skip}
+    report = restore_layers(net, state, path)
+    print(f"from {path}: restored {len(report['restored'])} layers ({', '.join(report['restored'])})")
+    print(f"  re-initialised: {', '.join(report['reinitialised']) or 'none'}")
+    for line in report["skipped"] + [f"{name}: re-initialised on purpose" for name in skip]:
+        print(f"  skipped {line}")
+    return ckpt
+
+
+class Job:
+    """A stage's part of training: subclasses set `source`, implement `objective` and may override phases."""
+
+    stage = None
+
+    def __init__(self, net, settings, preprocess, classes, variables, device):
+        self.net, self.settings, self.preprocess = net.to(device), settings, preprocess
+        self.classes, self.variables, self.device = classes, variables, device
+        self.spec_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
+        self.base_lr = settings[f"{self.stage}_lr"]
+
+    @property
+    def steps_per_epoch(self):
+        """Batches per epoch (the same every epoch)."""
+        return len(self.source.sampler.batches(0))
+
+    def phase(self, epoch):
+        """Name of the freeze phase of `epoch` (one phase unless fine-tuning)."""
+        return "all"
+
+    def apply_phase(self, phase):
+        """Set the net's lr multipliers for `phase`."""
+        self.net.set_lr_mults(self.spec_mults)
+
+    def model_record(self):
+        """Return the inference part of a checkpoint: net spec, weights, preprocess, classes."""
+        return {"format": FORMAT, "stage": self.stage, "net": self.net.spec, "variables": self.variables,
+                "model": self.net.layers.state_dict(), "preprocess": self.preprocess, "classes": self.classes}
+
+    def evaluate(self, epoch):
+        """Verification metrics on lfw_dir/pairs after `epoch` when configured and due; else None."""
+        s = self.settings
+        if not s["lfw_dir"] or (epoch + 1) % s["eval_every_epochs"]:
+            return None
+        from tripletloss.evaluation import evaluate_pairs
+        from tripletloss.inference import Embedder
+        metrics = evaluate_pairs(Embedder(self.net, self.preprocess, self.device), s["lfw_dir"], s["pairs"],
+                                 flip=s["eval_flip"])
+        return {k: metrics[k] for k in ("accuracy", "val", "auc", "eer")}
+
+    def objective(self, inputs, labels, step):
+        """Return (loss tensor, {stat: float}) for one batch."""
+        raise NotImplementedError
+
+
+def step_generator(seed, step, device):
+    """A torch.Generator on `device` seeded from (seed, step): mining draws are reproducible and resumable."""
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)

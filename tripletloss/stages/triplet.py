@@ -1,0 +1,66 @@
+"""Stage 2: the stage-1 backbone frozen, a linear `fc9_1` (L2-normalised) trained with triplet loss.
+
+Triplets are selected online inside each P x K batch by `tripletloss.mining.select_triplets`. When the backbone
+is frozen its features are computed once per image (centre crop and its mirror) and epochs run on those.
+"""
+import torch
+
+from tripletloss.data.dataset import FaceDataset
+from tripletloss.data.samplers import PKBatches
+from tripletloss.engine.run_dir import final_model
+from tripletloss.inference import compute_outputs
+from tripletloss.losses import triplet_loss
+from tripletloss.mining import select_triplets
+from tripletloss.stages.batches import FeatureBatches, ImageBatches
+from tripletloss.stages.job import Job, build_stage_net, init_from_checkpoint, step_generator
+
+
+class TripletJob(Job):
+    """Triplet-loss training of the layers the YAML leaves trainable (fc9_1 by default)."""
+
+    stage = "triplet"
+
+    def __init__(self, settings, data, device, finetune=None, rank=0, world_size=1, progress=True):
+        paths, labels, classes = data
+        variables = {"embedding_size": settings["embedding_size"]}
+        net = build_stage_net(settings, "triplet_net", variables)
+        init = finetune or final_model(settings["work_dir"], "softmax")
+        preprocess = init_from_checkpoint(net, init)["preprocess"]
+        super().__init__(net, settings, preprocess, classes, variables, device)
+        self.net.set_lr_mults(self.spec_mults)
+        sampler = PKBatches(labels, settings["identities_per_batch"], settings["images_per_identity"],
+                            settings["seed"], settings["batches_per_epoch"], rank, world_size)
+        if sampler.singletons and progress:
+            print(f"note: {sampler.singletons} identities with a single image are not used as triplet anchors")
+        blob = self.cacheable_blob()
+        if blob and settings["cache_features"]:
+            features = torch.stack([compute_outputs(self.net, paths, preprocess, blob, device, flip=flip,
+                                                    num_workers=settings["num_workers"], progress=progress)
+                                    for flip in (False, True)])
+            self.source = FeatureBatches(features, blob, labels, sampler, preprocess, settings["augment_flip"],
+                                         device)
+        else:
+            dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"])
+            self.source = ImageBatches(dataset, sampler, settings["num_workers"], device)
+
+    def cacheable_blob(self):
+        """The `features` output blob if every layer up to it is frozen or parameter-free, else None."""
+        blob = self.net.spec["outputs"].get("features")
+        frozen = set(self.net.frozen_layers())
+        for layer in self.net.spec["layers"]:
+            has_params = any(True for _ in self.net.layers[layer["name"]].parameters())
+            if has_params and layer["name"] not in frozen or layer["type"] == "dropout":
+                return None
+            if layer["top"] == blob:
+                return blob
+        return None
+
+    def objective(self, inputs, labels, step):
+        """Triplet loss over the triplets mined in this batch; stats: active fraction, mean d_ap and d_an."""
+        s = self.settings
+        emb = self.net(inputs, ["embedding"])["embedding"]
+        gen = step_generator(s["seed"], step, emb.device)
+        a, p, n = select_triplets(emb.detach(), labels, s["selection"], margin=s["margin"],
+                                  backend=s["mining_backend"], generator=gen)
+        loss, stats = triplet_loss(emb, a, p, n, s["margin"])
+        return loss, stats
