@@ -6,9 +6,10 @@ import yaml
 
 from tripletloss import ROOT
 from tripletloss.dlib_import.network import parse_dlib_resnet, reference_forward, to_layer_list
+from tripletloss.engine.checkpoint import FORMAT, save_atomic
 from tripletloss.errors import UserError
+from tripletloss.net import build_net
 
-CHECKPOINT_FORMAT = "tripletloss-checkpoint-v1"
 TEMPLATE = "dlib_chip_150"
 #: Largest |difference| allowed between the built Net and the reference forward on the self-check input.
 SELF_CHECK_TOLERANCE = 1e-5
@@ -65,7 +66,6 @@ def import_dlib(dat_path, yaml_path, out_path):
     Returns dict(layers=YAML layer count, parameters=number of weights, self_check=max abs difference between
     the YAML-built net and the reference forward). Raises UserError on an unreadable or unexpected file.
     """
-    from tripletloss.net import build_net
     dat_path, yaml_path, out_path = Path(dat_path), Path(yaml_path), Path(out_path)
     try:
         data = dat_path.read_bytes()
@@ -80,11 +80,10 @@ def import_dlib(dat_path, yaml_path, out_path):
     diff = self_check(net, parsed)
     if diff > SELF_CHECK_TOLERANCE:
         raise UserError(f"{yaml_path}: the built network differs from dlib's by {diff:.2e} (builder mismatch)")
-    checkpoint = {"format": CHECKPOINT_FORMAT, "net": net.spec, "net_file": _relative(yaml_path),
-                  "variables": {}, "model": net.state_dict(), "preprocess": preprocess_for(parsed),
+    checkpoint = {"format": FORMAT, "net": net.spec, "net_file": _relative(yaml_path),
+                  "variables": {}, "model": net.layers.state_dict(), "preprocess": preprocess_for(parsed),
                   "stage": "imported", "classes": []}
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, out_path)
+    save_atomic(checkpoint, out_path)
     return {"layers": len(spec["layers"]), "parameters": sum(p.numel() for p in net.parameters()),
             "self_check": diff}
 
