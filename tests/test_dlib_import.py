@@ -143,16 +143,17 @@ def test_committed_yaml_is_what_the_importer_writes(parsed):
 
 @pytest.fixture(scope="module")
 def checkpoint_path(dat_path, tmp_path_factory):
-    out = tmp_path_factory.mktemp("dlib") / "dlib_resnet_v1.pt"
-    summary = import_dlib(dat_path, YAML_PATH, out)
+    out = tmp_path_factory.mktemp("dlib")
+    summary = import_dlib(dat_path, out / "dlib_resnet_v1.yaml", out / "dlib_resnet_v1.pt")
     assert summary["self_check"] <= 1e-5
-    return out
+    assert (out / "dlib_resnet_v1.yaml").read_text() == YAML_PATH.read_text()
+    return out / "dlib_resnet_v1.pt"
 
 
 def test_checkpoint_format(checkpoint_path):
     ckpt = load_checkpoint(checkpoint_path)
     assert ckpt["format"] == "tripletloss-checkpoint-v1" and ckpt["stage"] == "imported"
-    assert ckpt["net_file"] == "prototxt_like/dlib_resnet_v1.yaml"
+    assert ckpt["net_file"] == str(checkpoint_path.with_suffix(".yaml"))
     assert ckpt["preprocess"]["template"] == "dlib_chip_150" and ckpt["preprocess"]["size"] == 150
     assert ckpt["model"]["fc128.weight"].shape == (128, 256)
 
@@ -197,7 +198,7 @@ def test_chips_and_descriptors_match_dlib(dlib_models, parsed, orl_dir, celeba_d
 def test_yaml_network_matches_dlib(dlib_models, checkpoint_path, orl_dir, celeba_dir):
     landmarker, recognizer, _ = dlib_models
     ckpt = load_checkpoint(checkpoint_path)
-    net = build_net(ROOT / ckpt["net_file"])
+    net = build_net(ckpt["net_file"])
     net.layers.load_state_dict(ckpt["model"])
     chips = [dlib_chip_150(image, landmarker(image)) for image in _sample_images(orl_dir, celeba_dir)[::2]]
     ref = np.array([recognizer.compute_face_descriptor(chip) for chip in chips])
@@ -215,3 +216,15 @@ def test_similarity_transform_recovers_rotation_scale_translation():
     m, t = similarity_transform(src, src @ m_true.T + shift)
     np.testing.assert_allclose(m, m_true, atol=1e-9)
     np.testing.assert_allclose(t, shift, atol=1e-9)
+
+
+def test_cli_reports_unreadable_dat_in_one_line(tmp_path, capsys):
+    from tripletloss.cli import main
+    bad = tmp_path / "not_a_model.dat"
+    bad.write_bytes(b"\x01\x01\x01\x05hello")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["import-dlib", "--dat", str(bad), "--yaml", str(tmp_path / "n.yaml"), "--out", str(tmp_path / "n.pt")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.count("\n") == 1 and "not_a_model.dat: expected loss_metric_2, found 'hello'" in err
+    assert not (tmp_path / "n.pt").exists()
