@@ -15,13 +15,13 @@ def _shared(name):
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def orl_dir():
     """Path to ../shared/data/orl_faces (40 identities x 10 greyscale PGM faces); skips when absent."""
     return _shared("orl_faces")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def celeba_dir():
     """Path to ../shared/data/celeba_subset (296 identities, unaligned 250x250 crops); skips when absent."""
     return _shared("celeba_subset")
@@ -57,8 +57,13 @@ outputs: {features: bn8, embedding: norm}
 @pytest.fixture
 def tiny_settings(tmp_path):
     """`--set` overrides for a fast run: a tiny 32 px network (YAML written to tmp_path), small batches, no workers."""
+    return tiny_overrides(tmp_path)
+
+
+def tiny_overrides(tmp_path):
+    """Write the tiny network's YAML files under `tmp_path`; return the `--set` overrides that use them."""
     nets = tmp_path / "nets"
-    nets.mkdir()
+    nets.mkdir(exist_ok=True)
     for name, text in (("tiny_backbone", TINY_BACKBONE), ("softmax", TINY_SOFTMAX), ("triplet", TINY_TRIPLET)):
         (nets / f"{name}.yaml").write_text(text)
     return [f"softmax_net={nets / 'softmax.yaml'}", f"triplet_net={nets / 'triplet.yaml'}",
