@@ -11,6 +11,7 @@ from tripletloss.errors import UserError
 
 #: Subcommand modules under tripletloss.commands, in the order `--help` lists them.
 COMMANDS = [
+    "import_dlib",
     "align",
     "check",
     "prune",

@@ -8,11 +8,24 @@ import cv2
 import numpy as np
 import torch
 
+from tripletloss.errors import UserError
+
 
 def make_preprocess(settings):
     """Return the preprocess dict for the training settings (image_size, resize_size, crop_fraction)."""
     return {"size": settings["image_size"], "resize": settings["resize_size"],
             "crop_fraction": settings["crop_fraction"], "mean": [127.5] * 3, "std": [128.0] * 3, "channels": 3}
+
+
+def inherit_preprocess(saved, settings, source):
+    """Preprocess for training on from a checkpoint: its normalisation, the settings' sizes and crop.
+
+    `saved` is the checkpoint's preprocess dict; raises UserError naming `source` if its input size differs.
+    """
+    if saved["size"] != settings["image_size"]:
+        raise UserError(f"{source}: the network expects {saved['size']} px input but image_size is "
+                        f"{settings['image_size']} (set image_size={saved['size']})")
+    return dict(make_preprocess(settings), mean=saved["mean"], std=saved["std"], channels=saved["channels"])
 
 
 def _centre_square(image, fraction):

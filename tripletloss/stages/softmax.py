@@ -3,7 +3,8 @@ import torch.nn.functional as F
 
 from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import ShuffledBatches
-from tripletloss.data.transforms import make_preprocess
+from tripletloss.data.transforms import inherit_preprocess, make_preprocess
+from tripletloss.errors import ConfigError
 from tripletloss.stages.batches import ImageBatches
 from tripletloss.stages.job import Job, build_stage_net, init_from_checkpoint
 
@@ -22,8 +23,12 @@ class SoftmaxJob(Job):
         preprocess = make_preprocess(settings)
         self.finetuning = finetune is not None
         if self.finetuning:
-            preprocess = init_from_checkpoint(net, finetune, skip=(CLASSIFIER,)).get("preprocess", preprocess)
+            saved = init_from_checkpoint(net, finetune, skip=(CLASSIFIER,))["preprocess"]
+            preprocess = inherit_preprocess(saved, settings, finetune)
         super().__init__(net, settings, preprocess, classes, variables, device)
+        unfreeze = settings["finetune_unfreeze_from"]
+        if self.finetuning and unfreeze and unfreeze not in self.spec_mults:
+            raise ConfigError(f"finetune_unfreeze_from: no layer '{unfreeze}' in {settings['softmax_net']}")
         dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"])
         sampler = ShuffledBatches(len(paths), settings["softmax_batch_size"], settings["seed"], rank, world_size)
         self.source = ImageBatches(dataset, sampler, settings["num_workers"], device)

@@ -7,6 +7,7 @@ import torch
 
 from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import PKBatches
+from tripletloss.data.transforms import inherit_preprocess
 from tripletloss.engine.run_dir import final_model
 from tripletloss.inference import compute_outputs
 from tripletloss.losses import triplet_loss
@@ -25,7 +26,7 @@ class TripletJob(Job):
         variables = {"embedding_size": settings["embedding_size"]}
         net = build_stage_net(settings, "triplet_net", variables)
         init = finetune or final_model(settings["work_dir"], "softmax")
-        preprocess = init_from_checkpoint(net, init)["preprocess"]
+        preprocess = inherit_preprocess(init_from_checkpoint(net, init)["preprocess"], settings, init)
         super().__init__(net, settings, preprocess, classes, variables, device)
         self.net.set_lr_mults(self.spec_mults)
         sampler = PKBatches(labels, settings["identities_per_batch"], settings["images_per_identity"],

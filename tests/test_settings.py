@@ -1,0 +1,36 @@
+"""config.py + --set: typed overrides, unknown keys and ranges fail naming the key."""
+import pytest
+
+from tripletloss.errors import ConfigError
+from tripletloss.settings import RULES, load_settings
+
+
+def test_repository_config_is_valid_and_complete():
+    settings = load_settings()
+    assert set(settings) == set(RULES)
+
+
+def test_overrides_are_typed():
+    s = load_settings(overrides=["margin=0.3", "augment_flip=false", "images_per_identity=4", "selection=batch_hard"])
+    assert (s["margin"], s["augment_flip"], s["images_per_identity"], s["selection"]) == (0.3, False, 4, "batch_hard")
+
+
+@pytest.mark.parametrize("override, key", [
+    ("marign=0.3", "marign"), ("margin=0", "margin"), ("softmax_lr=-1", "softmax_lr"),
+    ("images_per_identity=1", "images_per_identity"), ("selection=hardest", "selection"),
+    ("data_dir=/no/such/dir", "data_dir"), ("image_size=abc", "image_size"), ("resize_size=50", "resize_size"),
+    ("augment_flip=maybe", "augment_flip"), ("pairs=/no/pairs.txt", "pairs"),
+])
+def test_bad_values_name_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        load_settings(overrides=[override])
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_typo_in_config_file_is_caught(tmp_path):
+    from tripletloss import ROOT
+    text = (ROOT / "config.py").read_text().replace("margin = 0.2", "margn = 0.2")
+    path = tmp_path / "config.py"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="unknown setting 'margn'"):
+        load_settings(path)
