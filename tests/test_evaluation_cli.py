@@ -1,14 +1,14 @@
 """The evaluation commands end to end, on checkpoints from a tiny real training run on ORL faces."""
 import json
 import re
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from evaluation_helpers import assert_png_drawn
+import train
+from tests.conftest import tiny_overrides
+from tests.evaluation_helpers import assert_png_drawn
 from tripletloss import ROOT
 from tripletloss.cli import main
 from tripletloss.evaluation.runlog import read_metrics
@@ -17,60 +17,31 @@ from tripletloss.prepare.pairs import make_pairs, write_pairs
 
 SHARED = ROOT.parent / "shared" / "data"
 IDENTITIES = 10                                   # the first ten ORL identities by name: s1, s10 .. s18
+EPOCHS = 8
 
-TINY_NET = """name: tiny_softmax
-input: {channels: 3, size: 32}
-layers:
-  - {name: conv1, type: conv, num_output: 16, kernel_size: 3, stride: 2, pad: 1, bias: false}
-  - {name: bn1, type: batchnorm}
-  - {name: relu1, type: relu}
-  - {name: conv2, type: conv, num_output: 32, kernel_size: 3, stride: 2, pad: 1, bias: false}
-  - {name: bn2, type: batchnorm}
-  - {name: relu2, type: relu}
-  - {name: pool2, type: pool, pool: max, kernel_size: 2}
-  - {name: fc8, type: fc, num_output: 64, bias: false}
-  - {name: bn8, type: batchnorm}
-  - {name: fc9, type: fc, num_output: $num_classes}
-outputs: {logits: fc9, embedding: bn8}
-"""
-
-
-def start_training(work, name, orl, epochs, *settings):
-    """Start train.py's softmax stage with the tiny 32-px net (work/tiny.yaml, on work/ids.txt) into work/NAME.
-
-    Returns the running Popen; finish_training() waits for it.
-    """
-    cmd = [sys.executable, "train.py", "--stage", "softmax", "--data-dir", str(orl), "--work-dir", str(work / name),
-           "--epochs", str(epochs), "--set", f"softmax_net={work / 'tiny.yaml'}", "--set", "image_size=32",
-           "--set", "resize_size=36", "--set", "softmax_lr=0.1", "--set", "num_workers=0",
-           "--set", f"train_identities={work / 'ids.txt'}", "--set", "device=cpu"]
-    for s in settings:
-        cmd += ["--set", s]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish_training(proc):
-    """Wait for a start_training() process; return the model.pt path it printed (fail with its stderr)."""
-    out, err = proc.communicate()
-    assert proc.returncode == 0, err[-2000:]
-    return re.search(r"^model: (.+)$", out, re.M).group(1)
+def train_tiny(work, name, orl, epochs, *settings):
+    """Train the conftest tiny net's softmax stage on work/ids.txt of `orl` in-process; return its model.pt."""
+    argv = ["--stage", "softmax", "--data-dir", str(orl), "--work-dir", str(work / name), "--epochs", str(epochs)]
+    for item in tiny_overrides(work) + [f"train_identities={work / 'ids.txt'}", "device=cpu", *settings]:
+        argv += ["--set", item]
+    _, run_dir = train.train(train.parse_args(argv))
+    return run_dir / "model.pt"
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """Checkpoints of the tiny net on ten ORL identities: trained 10 epochs (val pairs every 5) and untrained."""
+    """Checkpoints of the tiny net on ten ORL identities: trained (validation pairs every 4 epochs) and untrained."""
     orl = SHARED / "orl_faces"
     if not orl.is_dir():
         pytest.skip(f"{orl} is absent (real face data lives in ../shared/data)")
     work = tmp_path_factory.mktemp("tiny")
-    (work / "tiny.yaml").write_text(TINY_NET)
     names = sorted(p.name for p in orl.iterdir() if p.is_dir())[:IDENTITIES]
     (work / "ids.txt").write_text("\n".join(names) + "\n")
     pairs = work / "pairs.txt"
     write_pairs(pairs, make_pairs({n: 10 for n in names}, num_pairs=20, num_folds=5))
-    runs = [start_training(work, "trained", orl, 10, f"lfw_dir={orl}", f"pairs={pairs}", "eval_every_epochs=5"),
-            start_training(work, "untrained", orl, 0)]
-    trained, untrained = (finish_training(p) for p in runs)
+    trained = train_tiny(work, "trained", orl, EPOCHS, f"lfw_dir={orl}", f"pairs={pairs}", "eval_every_epochs=4",
+                         "softmax_lr=0.1", "log_every_steps=5")
+    untrained = train_tiny(work, "untrained", orl, 0)
     return SimpleNamespace(orl=orl, pairs=pairs, trained=trained, untrained=untrained, work=work)
 
 
@@ -82,10 +53,15 @@ def run_cli(argv, capsys):
     return exit_.value.code, out.out, out.err
 
 
-def test_training_logged_validation_and_plot_loss_draws_it(tiny, capsys):
-    run_dir = next((tiny.work / "trained").iterdir())
+def test_training_logs_validation_that_evaluate_reproduces_and_plot_loss_draws(tiny, capsys):
+    run_dir = tiny.trained.parent
     series = read_metrics(run_dir)
-    assert len(series["val/accuracy"]["softmax"][0]) == 2          # epochs 5 and 10
+    assert len(series["val/accuracy"]["softmax"][0]) == EPOCHS // 4
+    # The standalone command reproduces what the trainer's hook logged after the last epoch.
+    code, out, _ = run_cli(["evaluate", "--model", tiny.trained, "--data-dir", tiny.orl, "--pairs", tiny.pairs,
+                            "--json", "--device", "cpu"], capsys)
+    assert code == 0
+    assert json.loads(out)["accuracy"] == pytest.approx(series["val/accuracy"]["softmax"][1][-1], abs=1e-4)
     code, out, _ = run_cli(["plot-loss", run_dir, "--out", tiny.work / "plots"], capsys)
     assert code == 0
     for name in ("loss.png", "lr.png", "val_accuracy.png"):
@@ -155,7 +131,7 @@ def test_embed_export_and_classifier(tiny, tmp_path, capsys):
                           "--format", "csv", "--device", "cpu"], capsys)
     assert code == 0
     emb = np.load(tmp_path / "e.npy")
-    assert emb.shape == (30, 64) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert emb.shape == (30, 32) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     assert np.allclose(np.loadtxt(tmp_path / "reps.csv", delimiter=","), emb, atol=1e-6)
     assert (tmp_path / "labels.csv").read_text().count("\n") == 31
     for method in ("svm", "knn"):

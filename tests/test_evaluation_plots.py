@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from evaluation_helpers import assert_png_drawn
+from tests.evaluation_helpers import assert_png_drawn
 from tripletloss.cli import main
 from tripletloss.errors import UserError
 from tripletloss.evaluation.plots import plot_run, running_mean, save_roc

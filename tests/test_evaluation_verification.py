@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation_helpers import IdentityEmbedder
+from tests.evaluation_helpers import IdentityEmbedder
 from tripletloss.errors import UserError
 from tripletloss.evaluation.verification import JSON_KEYS, evaluate_pairs, resolve_pairs
 

@@ -1,4 +1,5 @@
 """Clustering embeddings and scoring the clusters against the true identities (the `cluster` command)."""
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -49,15 +50,16 @@ def subsample(paths, labels, class_names, max_identities=None, max_per_identity=
 
     Takes scan_folders()'s (paths, labels, class_names); returns the same triple, labels renumbered from 0.
     """
-    labels = np.asarray(labels)
-    keep_ids = range(len(class_names))[:max_identities]
+    by_identity = defaultdict(list)
+    for path, label in zip(paths, labels):
+        by_identity[int(label)].append(path)
+    keep = sorted(by_identity)[:max_identities]
     out_paths, out_labels = [], []
-    for new, old in enumerate(keep_ids):
-        chosen = [p for p, lab in zip(paths, labels) if lab == old][:max_per_identity]
+    for new, old in enumerate(keep):
+        chosen = by_identity[old][:max_per_identity]
         out_paths += chosen
         out_labels += [new] * len(chosen)
-    return out_paths, np.array(out_labels, dtype=int), [class_names[i] for i in keep_ids]
-
+    return out_paths, np.array(out_labels, dtype=int), [class_names[i] for i in keep]
 
 def cluster_folder(embedder, data_dir, out_dir, k=None, method="kmeans", max_identities=None,
                    max_per_identity=None, progress=False):
