@@ -15,7 +15,7 @@ from tripletloss.prepare.align import REPORT_NAME, AlignOptions, align_dataset, 
 from tripletloss.prepare.check import check_file
 from tripletloss.prepare.dataset import identity_dirs, image_files
 from tripletloss.prepare.landmarks import load_detector, load_predictor, require_dlib
-from tripletloss.prepare.templates import TEMPLATES, get_template, target_points
+from tripletloss.prepare.templates import TEMPLATES, Template, get_template, target_points
 
 dlib = pytest.importorskip("dlib")
 
@@ -31,6 +31,11 @@ def make_subset(celeba_dir, raw, identities, per_identity):
             (raw / d.name / src.name).symlink_to(src)
             files.append(raw / d.name / src.name)
     return files
+
+
+def finished(out):
+    """Finished outputs under out/<identity>/ (temp files of an interrupted write start with a dot)."""
+    return sorted(p for p in out.glob("*/*.png") if not p.name.startswith("."))
 
 
 def measured_landmarks(detector, predictor, image, pad):
@@ -80,12 +85,29 @@ def test_aligned_subset_has_landmarks_on_template(celeba_dir, tmp_path, name, id
     assert summary.failed == [(str(blank), "no face found (upsample 1 and 2)")]
     report = (tmp_path / "out" / REPORT_NAME).read_text().splitlines()
     assert report == ["path\treason", f"{blank}\tno face found (upsample 1 and 2)"]
-    outputs = sorted((tmp_path / "out").glob("*/*.png"))
+    outputs = finished(tmp_path / "out")
     assert summary.aligned == len(outputs) >= 0.97 * len(files)
     assert {p.stem for p in outputs} <= {f.stem for f in files}
     assert all(cv2.imread(str(p)).shape == (96, 96, 3) for p in outputs)
     errors = landmark_errors(outputs, template, 96)
     assert errors.mean() < 2.5 and np.median(errors) < 1.5, errors
+
+
+def test_five_point_template_uses_least_squares_fit(celeba_dir, tmp_path):
+    # dlib's 5-point model: 0/1 outer/inner corner of one eye, 2/3 outer/inner of the other, 4 below the nose.
+    eyes = get_template("outerEyesAndNose").points[:2] + get_template("innerEyesAndBottomLip").points[:2]
+    five = Template("eyeCorners5", 5, (0, 1, 2, 3), (eyes[1], eyes[3], eyes[0], eyes[2]))
+    files = make_subset(celeba_dir, tmp_path / "raw", identities=5, per_identity=2)
+    summary = align_dataset(tmp_path / "raw", tmp_path / "out", AlignOptions(five, ext="jpg"), progress=False)
+    assert summary.aligned == len(files)
+    detector, predictor = load_detector(), load_predictor(68)
+    as68 = Template("eyeCorners68", 68, (45, 42, 36, 39), five.points)
+    errors = []
+    for path in sorted((tmp_path / "out").glob("*/*.jpg")):
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        found = measured_landmarks(detector, predictor, image, 48)[list(as68.indices)]
+        errors.append(np.linalg.norm(found - target_points(as68, 96), axis=1).mean())
+    assert np.mean(errors) < 3.0, errors
 
 
 def test_align_face_on_grey_image_and_without_face(celeba_dir):
@@ -105,22 +127,22 @@ def test_missing_dlib_names_the_install_command(monkeypatch):
 
 def test_killed_run_resumes_without_redoing_finished_files(celeba_dir, tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "out"
-    files = make_subset(celeba_dir, raw, identities=10, per_identity=8)
+    files = make_subset(celeba_dir, raw, identities=8, per_identity=5)
     cmd = [sys.executable, "-m", "tripletloss", "align", str(raw), str(out), "--workers", "1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while len(list(out.glob("*/*.png"))) < 5 and time.time() < deadline and proc.poll() is None:
+    while len(finished(out)) < 5 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*/*.png")}
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in finished(out)}
     assert 5 <= len(before) < len(files), "the run must be killed midway"
     assert all(check_file(p) is None for p in before), "a killed run left a half-written image"
     summary = align_dataset(raw, out, AlignOptions(get_template("innerEyesAndBottomLip")), progress=False)
     assert summary.skipped == len(before)
     assert summary.aligned + summary.skipped + len(summary.failed) == len(files)
     assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in before} == before
-    after = sorted(out.glob("*/*.png"))
+    after = finished(out)
     assert len(after) == len(files) - len(summary.failed) >= 0.97 * len(files)
     assert not list(out.glob("*/.*")), "temp files left behind"
