@@ -11,6 +11,10 @@ from tripletloss.errors import UserError
 
 #: Subcommand modules under tripletloss.commands, in the order `--help` lists them.
 COMMANDS = [
+    "align",
+    "check",
+    "prune",
+    "split",
     "import_dlib",
 ]
 

@@ -1,0 +1,38 @@
+"""`tripletloss align RAW OUT`: dlib landmark alignment of a one-folder-per-identity dataset."""
+import time
+
+from tripletloss.prepare.align import REPORT_NAME, AlignOptions, align_dataset
+from tripletloss.prepare.templates import TEMPLATES, get_template
+
+
+def register(subparsers):
+    """Add the `align` subcommand to `subparsers`."""
+    p = subparsers.add_parser("align", help="detect, landmark and warp faces to a fixed template (dlib)",
+                              description="Align RAW/<identity>/<image> faces into OUT/<identity>/<name>.<ext>. "
+                                          "Existing outputs are skipped, so a stopped run can be restarted.")
+    p.add_argument("raw", help="input dataset folder, one sub-folder per identity")
+    p.add_argument("out", help="output folder (created); failures are listed in OUT/" + REPORT_NAME)
+    p.add_argument("--size", type=int, default=96, help="output side in pixels (default 96)")
+    p.add_argument("--landmarks", default="innerEyesAndBottomLip", choices=sorted(TEMPLATES),
+                   help="template: which landmarks are pinned where (default innerEyesAndBottomLip)")
+    p.add_argument("--margin", type=int, default=0, help="extra pixels of context on each side (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--random-order", action="store_true",
+                   help="shuffle the work list, so several processes can share one OUT")
+    p.add_argument("--upsample", type=int, default=1,
+                   help="dlib detector upsampling; one retry at N+1 when no face is found (default 1)")
+    p.add_argument("--ext", default="png", choices=["png", "jpg"], help="output format (default png)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    """Run the alignment; print a summary; return 0 (failures are listed in the report, not fatal)."""
+    options = AlignOptions(template=get_template(args.landmarks), size=args.size, margin=args.margin,
+                           upsample=args.upsample, ext=args.ext)
+    start = time.time()
+    s = align_dataset(args.raw, args.out, options, workers=args.workers, random_order=args.random_order)
+    done = s.total - len(s.failed)
+    print(f"{s.total} images: {s.aligned} aligned now, {s.skipped} already done, {len(s.failed)} without a face "
+          f"({100.0 * done / max(s.total, 1):.2f}% aligned) in {time.time() - start:.1f} s; "
+          f"report: {args.out}/{REPORT_NAME}")
+    return 0

@@ -1,0 +1,1 @@
+"""Data preparation: dlib face alignment, dataset checks, pruning and identity-disjoint splits."""
