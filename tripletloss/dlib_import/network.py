@@ -6,7 +6,6 @@ Tag and skip wrappers write only a version, so the topology (which tag an add_pr
 the type, mirrored here as ANET_TYPE; the layer kinds and every number (filters, kernels, strides, pads, weights,
 the input's mean pixel) are read from the file and checked against it.
 """
-import numpy as np
 import torch
 import torch.nn.functional as F
 

@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from tripletloss.engine import rng
-from tripletloss.engine.checkpoint import FORMAT, prune_checkpoints, save_atomic
+from tripletloss.engine.checkpoint import prune_checkpoints, save_atomic
 from tripletloss.engine.metrics_log import MetricsLog
 from tripletloss.engine.schedule import lr_factor
 from tripletloss.errors import UserError

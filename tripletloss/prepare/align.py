@@ -38,8 +38,19 @@ def landmarks(predictor, image_rgb, rect):
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
+def find_landmarks(image_rgb, detector, predictor, upsample=1):
+    """Return the landmarks (float32 (num_points, 2) of (x, y)) of the largest face in an RGB image, or None."""
+    rect = largest_face(detector, image_rgb, upsample)
+    return None if rect is None else landmarks(predictor, image_rgb, rect)
+
+
 def warp_to_template(image_rgb, points, template, size, margin=0):
-    """Return `image_rgb` affinely warped so the template's landmarks of `points` land on their targets."""
+    """Return `image_rgb` affinely warped so the template's landmarks of `points` land on their targets.
+
+    A template with its own `warp` (dlib's face chip) does the whole job itself, at its fixed size.
+    """
+    if template.warp is not None:
+        return template.warp(image_rgb, points)
     src = points[list(template.indices)].astype(np.float32)
     dst = target_points(template, size, margin)
     if len(src) == 3:
@@ -59,10 +70,8 @@ def align_face(image_rgb, detector, predictor, template, size, margin=0, upsampl
     if image_rgb.ndim == 2:
         image_rgb = cv2.cvtColor(image_rgb, cv2.COLOR_GRAY2RGB)
     image_rgb = np.ascontiguousarray(image_rgb)
-    rect = largest_face(detector, image_rgb, upsample)
-    if rect is None:
-        return None
-    return warp_to_template(image_rgb, landmarks(predictor, image_rgb, rect), template, size, margin)
+    points = find_landmarks(image_rgb, detector, predictor, upsample)
+    return None if points is None else warp_to_template(image_rgb, points, template, size, margin)
 
 
 @dataclass
