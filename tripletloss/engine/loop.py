@@ -111,8 +111,8 @@ class TrainLoop:
     def _run_epoch(self, flag):
         st, job = self.state, self.job
         job.source.set_epoch(st.epoch, st.batch)
-        bar = tqdm(job.source, total=len(job.source), initial=0, disable=not self.is_main, dynamic_ncols=True,
-                   desc=f"{job.stage} epoch {st.epoch + 1}/{self.epochs}")
+        bar = tqdm(job.source, total=job.steps_per_epoch, initial=st.batch, disable=not self.is_main,
+                   dynamic_ncols=True, desc=f"{job.stage} epoch {st.epoch + 1}/{self.epochs}")
         job.net.train()
         for inputs, labels, bad in bar:
             self._note_bad_files(bad)
