@@ -64,6 +64,8 @@ def select_triplets(embeddings, labels, strategy, margin=0.2, backend="auto", ge
     device = embeddings.device
     impl = _backend_module(backend, device)
     seed = draw_seed(generator)
+    if embeddings.shape[0] == 0:
+        return tuple(torch.empty(0, dtype=torch.long, device=device) for _ in range(3))
     with torch.no_grad():
         x, labels = embeddings.detach(), labels.to(device=device, dtype=torch.long)
         if strategy == "batch_all":

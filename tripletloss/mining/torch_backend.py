@@ -33,8 +33,9 @@ def _rowwise_searchsorted(sorted_rows, rows, values, right):
 
 def _pairs(same, ordered):
     """Same-label pairs in row-major order: (a, p) with a != p if `ordered`, else a < p."""
-    mask = same & ~torch.eye(same.shape[0], dtype=torch.bool, device=same.device) if ordered else same.triu(1)
-    return mask.nonzero(as_tuple=True)
+    index = torch.arange(same.shape[0], device=same.device)
+    keep = index.unsqueeze(1) != index.unsqueeze(0) if ordered else index.unsqueeze(1) < index.unsqueeze(0)
+    return (same & keep).nonzero(as_tuple=True)
 
 
 def _candidate_ranges(dist, same, margin, ordered, semihard):
