@@ -2,14 +2,17 @@
 import torch
 
 
-def gram_to_squared(gram):
-    """Squared distances (sq_i + sq_j) - 2 g_ij from a (B, B) Gram matrix, clamped at 0, diagonal exactly 0.
+def gram_to_squared(gram, zero_diagonal=True):
+    """Squared distances (sq_i + sq_j) - 2 g_ij from a (B, B) Gram matrix, clamped at 0; diagonal set to exactly 0
+    unless `zero_diagonal=False` (it is then 0 or a rounding error above it).
 
     The CUDA kernels (kernels/mining.cu, `distance`) evaluate the same expression in the same order, so both
     backends see bit-identical distances when they share the Gram matrix.
     """
     sq = gram.diagonal()
-    d2 = ((sq.unsqueeze(1) + sq.unsqueeze(0)) - 2 * gram).clamp_min(0)
+    d2 = torch.sub(sq.unsqueeze(1) + sq.unsqueeze(0), gram, alpha=2).clamp_min(0)
+    if not zero_diagonal:
+        return d2
     eye = torch.eye(gram.shape[0], dtype=torch.bool, device=gram.device)
     return d2.masked_fill(eye, 0)
 

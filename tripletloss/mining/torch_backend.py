@@ -1,22 +1,45 @@
 """Reference miners in vectorised torch ops (the CPU path): no Python loop over pairs, nothing of size B^3.
 
 semihard / violating / batch_all sort each anchor's negative distances once; the candidates of a pair (a, p) are
-then a contiguous run of that sorted row, found with two binary searches, and a random pick is an offset into it.
+then a contiguous run of that sorted row, found with two binary searches, and a random pick is an offset into it:
+O(B^2 log B + pairs log B) in all.
 """
+import numpy as np
 import torch
 
-from tripletloss.mining.distances import gram_to_squared, safe_sqrt
+from tripletloss.mining.distances import gram_to_squared
 from tripletloss.mining.sampling import local_generator, sample_sorted
 
 
 def _distances(x, squared):
-    d2 = gram_to_squared(x @ x.T)
-    return d2 if squared else safe_sqrt(d2)
+    """(B, B) distances (diagonal not forced to 0; it is never used as a positive or a negative)."""
+    d2 = gram_to_squared(x @ x.T, zero_diagonal=False)
+    return d2 if squared else d2.sqrt_()
 
 
-def _sorted_negatives(dist, same):
-    """Each row of `dist` sorted ascending with same-label entries set to +inf: (values, column order)."""
-    return dist.masked_fill(same, float("inf")).sort(dim=1)
+def same_label_pairs(labels, ordered):
+    """Same-label pairs (a, p) in row-major order, a != p if `ordered` else a < p, in O(B log B + pairs)."""
+    B = labels.numel()
+    order = torch.argsort(labels, stable=True)  # identities contiguous, indices ascending inside each
+    grouped = labels[order]
+    first = torch.searchsorted(grouped, grouped)
+    size = torch.searchsorted(grouped, grouped, right=True) - first
+    where = torch.empty_like(order)
+    where[order] = torch.arange(B, device=labels.device)  # position of each index in `order`
+    start = first[where] if ordered else where + 1
+    count = size[where] - 1 if ordered else first[where] + size[where] - start
+    a = torch.repeat_interleave(torch.arange(B, device=labels.device), count)
+    slot = start[a] + torch.arange(a.numel(), device=labels.device) - (count.cumsum(0) - count)[a]
+    if ordered:
+        slot += slot >= where[a]  # skip the anchor itself
+    return a, order[slot]
+
+
+def _argsort_rows(values):
+    """Row-wise ascending argsort: numpy's SIMD sort on CPU (about 3x faster than torch.sort there)."""
+    if values.device.type == "cpu":
+        return torch.from_numpy(np.argsort(values.numpy(), axis=1))
+    return values.argsort(dim=1)
 
 
 def _rowwise_searchsorted(sorted_rows, rows, values, right):
@@ -31,18 +54,19 @@ def _rowwise_searchsorted(sorted_rows, rows, values, right):
     return torch.searchsorted(sorted_rows, padded, right=right)[rows, slot]
 
 
-def _pairs(same, ordered):
-    """Same-label pairs in row-major order: (a, p) with a != p if `ordered`, else a < p."""
-    index = torch.arange(same.shape[0], device=same.device)
-    keep = index.unsqueeze(1) != index.unsqueeze(0) if ordered else index.unsqueeze(1) < index.unsqueeze(0)
-    return (same & keep).nonzero(as_tuple=True)
-
-
-def _candidate_ranges(dist, same, margin, ordered, semihard):
-    """Pairs (a, p) and the [lo, hi) run of a's sorted negatives with d_ap < d_an (semihard) and d_an < d_ap + m."""
-    a, p = _pairs(same, ordered)
-    values, order = _sorted_negatives(dist, same)
+def _candidate_ranges(x, labels, margin, squared, ordered, semihard):
+    """Pairs (a, p), the [lo, hi) run of a's ascending negatives (column `order`) that are candidates:
+    d_ap < d_an (semihard only) and d_an < d_ap + margin."""
+    dist = _distances(x, squared)
+    a, p = same_label_pairs(labels, ordered)
     d_ap = dist[a, p]
+    if ordered:  # a != p covers every same-label entry off the diagonal
+        dist[a, p] = float("inf")
+    else:
+        dist[torch.cat([a, p]), torch.cat([p, a])] = float("inf")
+    dist.fill_diagonal_(float("inf"))
+    order = _argsort_rows(dist)
+    values = dist.gather(1, order)
     hi = _rowwise_searchsorted(values, a, d_ap + margin, right=False)
     lo = _rowwise_searchsorted(values, a, d_ap, right=True) if semihard else torch.zeros_like(hi)
     return a, p, lo, hi.clamp_min(lo), order
@@ -50,9 +74,7 @@ def _candidate_ranges(dist, same, margin, ordered, semihard):
 
 def _one_negative_per_pair(x, labels, margin, seed, squared, semihard):
     """semihard / violating: for each pair a < p with candidates, one candidate chosen uniformly at random."""
-    dist = _distances(x, squared)
-    same = labels.unsqueeze(1) == labels.unsqueeze(0)
-    a, p, lo, hi, order = _candidate_ranges(dist, same, margin, ordered=False, semihard=semihard)
+    a, p, lo, hi, order = _candidate_ranges(x, labels, margin, squared, ordered=False, semihard=semihard)
     u = torch.rand(a.numel(), generator=local_generator(seed, x.device), dtype=torch.float64, device=x.device)
     count = hi - lo
     keep = count > 0
@@ -90,9 +112,7 @@ def batch_all(x, labels, margin, seed, squared, max_triplets=None):
 
     Triplets come grouped by (a, p) in row-major order; within a pair, negatives by increasing distance.
     """
-    dist = _distances(x, squared)
-    same = labels.unsqueeze(1) == labels.unsqueeze(0)
-    a, p, _, count, order = _candidate_ranges(dist, same, margin, ordered=True, semihard=False)
+    a, p, _, count, order = _candidate_ranges(x, labels, margin, squared, ordered=True, semihard=False)
     ends = count.cumsum(0)
     total = int(ends[-1]) if ends.numel() else 0
     flat = sample_sorted(total, max_triplets, local_generator(seed, x.device), x.device)
