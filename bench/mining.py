@@ -53,19 +53,22 @@ def pml_miner(strategy):
     return f'TripletMarginMiner("{kind}")', miners.TripletMarginMiner(margin=MARGIN, type_of_triplets=kind)
 
 
+CLOCK = time.perf_counter  # --clock cpu switches to time.process_time
+
+
 def timeit(fn, device, budget_s=1.0, max_calls=50, warmup=True):
-    """Median seconds per call of fn(), after one warm-up call if `warmup`; calls repeat (at least one) until
-    `budget_s` is spent or `max_calls` are done."""
+    """Median seconds per call of fn() on CLOCK, after one warm-up call if `warmup`; calls repeat (at least one)
+    until `budget_s` is spent or `max_calls` are done."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if warmup:
         fn()
         sync()
     times = []
     while not times or (len(times) < max_calls and sum(times) < budget_s):
-        start = time.perf_counter()
+        start = CLOCK()
         fn()
         sync()
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     return statistics.median(times)
 
 
@@ -123,12 +126,17 @@ def main():
     parser.add_argument("--pml-max-b", type=int, default=288, help="largest B for PML's cubic TripletMarginMiner")
     parser.add_argument("--slow-peers-max-b", type=int, default=1800, help="largest B for the facenet loop")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall time, or this process's CPU time (steadier on a shared, overloaded machine)")
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     sizes = args.sizes or ([288, 1800] if args.quick else [288, 1800, 7200])
     dims = args.dims or ([128] if args.quick else [128, 512])
     gpu = probe()[0]
     device = torch.cuda.get_device_name() if gpu else f"CPU only ({args.threads} torch threads), no usable GPU"
+    device += f"; {args.clock} clock"
     print(f"## Mining benchmark: {device}\n")
     notes, rows = set(), []
     for B in sizes:

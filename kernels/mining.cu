@@ -8,6 +8,7 @@
 // memory (+inf for same-label columns, so "d > lo && d < hi" alone tests a candidate), then one warp per work item
 // (a pair, or a pair and a rank) scans that row. Nothing of size B^3 is ever materialised.
 #define FULL_MASK 0xffffffffu
+#define INF __int_as_float(0x7f800000)  // NVRTC has no <math.h>, hence no INFINITY
 
 __device__ __forceinline__ float distance(const float* gram, int B, int a, int n, int squared) {
     float sum = __fadd_rn(gram[(long long)a * B + a], gram[(long long)n * B + n]);
@@ -31,7 +32,7 @@ __device__ __forceinline__ int uniform_below(unsigned long long seed, unsigned l
 __device__ void load_negatives(const float* gram, const long long* labels, int B, int a, int squared, float* row) {
     long long label = labels[a];
     for (int n = threadIdx.x; n < B; n += blockDim.x)
-        row[n] = labels[n] == label ? INFINITY : distance(gram, B, a, n, squared);
+        row[n] = labels[n] == label ? INF : distance(gram, B, a, n, squared);
 }
 
 // Collect a's positives (p > a, or p != a when `ordered`) into shared `positives`, in any order; every other
@@ -89,7 +90,7 @@ extern "C" __global__ void pair_negatives(const float* gram, const long long* la
     for (int q = threadIdx.x >> 5; q < npos; q += blockDim.x >> 5) {
         int p = positives[q];
         float d_ap = distance(gram, B, a, p, squared);
-        float lo = semihard ? d_ap : -INFINITY, hi = __fadd_rn(d_ap, margin);
+        float lo = semihard ? d_ap : -INF, hi = __fadd_rn(d_ap, margin);
         int count = warp_count(row, B, lo, hi);
         int n = count ? warp_kth(row, B, lo, hi, uniform_below(seed, (unsigned long long)a * B + p, count)) : -1;
         if ((threadIdx.x & 31) == 0) out[(long long)a * B + p] = n;
@@ -108,7 +109,7 @@ extern "C" __global__ void count_violations(const float* gram, const long long* 
     __syncthreads();
     for (int q = threadIdx.x >> 5; q < npos; q += blockDim.x >> 5) {
         int p = positives[q];
-        int c = warp_count(row, B, -INFINITY, __fadd_rn(distance(gram, B, a, p, squared), margin));
+        int c = warp_count(row, B, -INF, __fadd_rn(distance(gram, B, a, p, squared), margin));
         if ((threadIdx.x & 31) == 0) counts[(long long)a * B + p] = c;
     }
 }
@@ -165,7 +166,7 @@ extern "C" __global__ void kth_violations(const float* gram, const long long* la
     __syncthreads();
     for (long long i = range[0] + (threadIdx.x >> 5); i < range[1]; i += blockDim.x >> 5) {
         float hi = __fadd_rn(distance(gram, B, a, (int)positive[i], squared), margin);
-        int n = warp_kth(row, B, -INFINITY, hi, (int)rank[i]);
+        int n = warp_kth(row, B, -INF, hi, (int)rank[i]);
         if ((threadIdx.x & 31) == 0) out_n[i] = n;
     }
 }
@@ -185,7 +186,7 @@ __device__ void block_best(float& v, int& i, float sign) {
     if (lane == 0) { vs[warp] = v; is[warp] = i; }
     __syncthreads();
     if (warp == 0) {
-        v = lane < nwarps ? vs[lane] : -sign * INFINITY;
+        v = lane < nwarps ? vs[lane] : -sign * INF;
         i = lane < nwarps ? is[lane] : 0x7fffffff;
         for (int offset = 16; offset; offset >>= 1)
             keep_better(v, i, __shfl_xor_sync(FULL_MASK, v, offset), __shfl_xor_sync(FULL_MASK, i, offset), sign);
@@ -196,7 +197,7 @@ extern "C" __global__ void batch_hard(const float* gram, const long long* labels
                                       long long* hardest_p, long long* hardest_n) {
     int a = blockIdx.x;
     long long label = labels[a];
-    float vp = -INFINITY, vn = INFINITY;
+    float vp = -INF, vn = INF;
     int ip = 0x7fffffff, in = 0x7fffffff;
     for (int n = threadIdx.x; n < B; n += blockDim.x) {
         if (n == a) continue;
