@@ -4,6 +4,8 @@ semihard / violating / batch_all sort each anchor's negative distances once; the
 then a contiguous run of that sorted row, found with two binary searches, and a random pick is an offset into it:
 O(B^2 log B + pairs log B) in all.
 """
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -36,10 +38,20 @@ def same_label_pairs(labels, ordered):
 
 
 def _argsort_rows(values):
-    """Row-wise ascending argsort: numpy's SIMD sort on CPU (about 3x faster than torch.sort there)."""
-    if values.device.type == "cpu":
-        return torch.from_numpy(np.argsort(values.numpy(), axis=1))
-    return values.argsort(dim=1)
+    """Row-wise ascending argsort. On CPU: numpy's SIMD argsort (about 3x faster than torch.sort there), rows split
+    over torch.get_num_threads() threads (numpy releases the GIL while it sorts)."""
+    if values.device.type != "cpu":
+        return values.argsort(dim=1)
+    rows = values.numpy()
+    order = np.empty(rows.shape, dtype=np.int64)
+    bounds = np.linspace(0, len(rows), min(torch.get_num_threads(), max(len(rows) // 256, 1)) + 1).astype(int)
+
+    def sort(i):
+        order[bounds[i]:bounds[i + 1]] = np.argsort(rows[bounds[i]:bounds[i + 1]], axis=1)
+
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        list(pool.map(sort, range(len(bounds) - 1)))
+    return torch.from_numpy(order)
 
 
 def _rowwise_searchsorted(sorted_rows, rows, values, right):
