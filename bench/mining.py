@@ -148,9 +148,11 @@ def main():
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for B, D, strategy, times, name, pml, fn in rows:
         cells = [B, D, strategy, fmt_time(times["torch"])] + ([fmt_time(times["cuda"])] if gpu else [])
-        cells += [f"{fmt_time(pml)} ({name})", fmt_time(fn), fmt_ratio(fn, times["torch"]), fmt_ratio(pml, times["torch"])]
+        cells += [f"{fmt_time(pml)} ({name})", fmt_time(fn), fmt_ratio(fn, times["torch"]),
+                  fmt_ratio(pml, times["torch"])]
         if gpu:
-            cells += [fmt_ratio(fn, times["cuda"]), fmt_ratio(pml, times["cuda"]), fmt_ratio(times["torch"], times["cuda"])]
+            cells += [fmt_ratio(fn, times["cuda"]), fmt_ratio(pml, times["cuda"]),
+                      fmt_ratio(times["torch"], times["cuda"])]
         print("| " + " | ".join(str(c) for c in cells) + " |")
     print(f"\nbatch_all returns at most {BATCH_ALL_CAP} triplets (PML's miner returns all of them). The facenet loop "
           "implements the violating rule; its time is the baseline for every strategy.")

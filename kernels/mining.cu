@@ -1,8 +1,9 @@
 // Online triplet mining kernels (loaded by tripletloss/mining/cuda_backend.py with cupy.RawModule).
 //
-// Inputs are the (B, B) float32 Gram matrix G = X X^T and int64 labels. Distances are computed on the fly as
-// d_an = (G_aa + G_nn) - 2 G_an, clamped at 0 (sqrt'ed unless `squared`), the same expression in the same order as
-// tripletloss.mining.distances.gram_to_squared, so both backends see bit-identical distances.
+// Inputs are the (B, B) float32 Gram matrix G = X X^T, its diagonal sq (contiguous, so reads coalesce) and int64
+// labels. Distances are computed on the fly as d_an = (sq_a + sq_n) - 2 G_an, clamped at 0 (sqrt'ed unless
+// `squared`): the same expression in the same order as tripletloss.mining.distances.gram_to_squared, so both
+// backends see bit-identical distances.
 //
 // Every mining kernel runs one block per anchor row a. The block stages row a's distances to negatives in shared
 // memory (+inf for same-label columns, so "d > lo && d < hi" alone tests a candidate), then one warp per work item
@@ -10,8 +11,8 @@
 #define FULL_MASK 0xffffffffu
 #define INF __int_as_float(0x7f800000)  // NVRTC has no <math.h>, hence no INFINITY
 
-__device__ __forceinline__ float distance(const float* gram, int B, int a, int n, int squared) {
-    float sum = __fadd_rn(gram[(long long)a * B + a], gram[(long long)n * B + n]);
+__device__ __forceinline__ float distance(const float* gram, const float* sq, int B, int a, int n, int squared) {
+    float sum = __fadd_rn(sq[a], sq[n]);
     float d = fmaxf(__fsub_rn(sum, 2.0f * gram[(long long)a * B + n]), 0.0f);
     return squared ? d : __fsqrt_rn(d);
 }
@@ -29,10 +30,11 @@ __device__ __forceinline__ int uniform_below(unsigned long long seed, unsigned l
 }
 
 // Stage row a of the distance matrix in shared memory, +inf where the column has a's label.
-__device__ void load_negatives(const float* gram, const long long* labels, int B, int a, int squared, float* row) {
+__device__ void load_negatives(const float* gram, const float* sq, const long long* labels, int B, int a,
+                               int squared, float* row) {
     long long label = labels[a];
     for (int n = threadIdx.x; n < B; n += blockDim.x)
-        row[n] = labels[n] == label ? INF : distance(gram, B, a, n, squared);
+        row[n] = labels[n] == label ? INF : distance(gram, sq, B, a, n, squared);
 }
 
 // Collect a's positives (p > a, or p != a when `ordered`) into shared `positives`, in any order; every other
@@ -78,18 +80,18 @@ __device__ int warp_kth(const float* row, int B, float lo, float hi, int k) {
 // semihard (lo = d_ap) / violating (lo = -inf): for every pair a < p, out[a, p] = a candidate n with
 // lo < d_an < d_ap + margin chosen uniformly (counter a * B + p), or -1; out[a, j] = -1 for non-pairs.
 // Shared memory: B floats + B ints.
-extern "C" __global__ void pair_negatives(const float* gram, const long long* labels, int B, float margin,
-                                          int semihard, int squared, unsigned long long seed, int* out) {
+extern "C" __global__ void pair_negatives(const float* gram, const float* sq, const long long* labels, int B,
+                                          float margin, int semihard, int squared, unsigned long long seed, int* out) {
     extern __shared__ float row[];
     int* positives = (int*)(row + B);
     int a = blockIdx.x;
     int npos = collect_positives(labels, B, a, 0, positives, out + (long long)a * B, -1);
     if (npos == 0) return;
-    load_negatives(gram, labels, B, a, squared, row);
+    load_negatives(gram, sq, labels, B, a, squared, row);
     __syncthreads();
     for (int q = threadIdx.x >> 5; q < npos; q += blockDim.x >> 5) {
         int p = positives[q];
-        float d_ap = distance(gram, B, a, p, squared);
+        float d_ap = distance(gram, sq, B, a, p, squared);
         float lo = semihard ? d_ap : -INF, hi = __fadd_rn(d_ap, margin);
         int count = warp_count(row, B, lo, hi);
         int n = count ? warp_kth(row, B, lo, hi, uniform_below(seed, (unsigned long long)a * B + p, count)) : -1;
@@ -98,36 +100,36 @@ extern "C" __global__ void pair_negatives(const float* gram, const long long* la
 }
 
 // batch_all pass 1: counts[a, p] = #{n : d_an < d_ap + margin} for ordered pairs a != p, 0 elsewhere.
-extern "C" __global__ void count_violations(const float* gram, const long long* labels, int B, float margin,
-                                            int squared, int* counts) {
+extern "C" __global__ void count_violations(const float* gram, const float* sq, const long long* labels, int B,
+                                            float margin, int squared, int* counts) {
     extern __shared__ float row[];
     int* positives = (int*)(row + B);
     int a = blockIdx.x;
     int npos = collect_positives(labels, B, a, 1, positives, counts + (long long)a * B, 0);
     if (npos == 0) return;
-    load_negatives(gram, labels, B, a, squared, row);
+    load_negatives(gram, sq, labels, B, a, squared, row);
     __syncthreads();
     for (int q = threadIdx.x >> 5; q < npos; q += blockDim.x >> 5) {
         int p = positives[q];
-        int c = warp_count(row, B, -INF, __fadd_rn(distance(gram, B, a, p, squared), margin));
+        int c = warp_count(row, B, -INF, __fadd_rn(distance(gram, sq, B, a, p, squared), margin));
         if ((threadIdx.x & 31) == 0) counts[(long long)a * B + p] = c;
     }
 }
 
 // batch_all pass 2: write every violating (a, p, n) at starts[a, p] + (rank of n among the pair's candidates).
-extern "C" __global__ void write_violations(const float* gram, const long long* labels, int B, float margin,
-                                            int squared, const long long* starts, long long* out_a,
+extern "C" __global__ void write_violations(const float* gram, const float* sq, const long long* labels, int B,
+                                            float margin, int squared, const long long* starts, long long* out_a,
                                             long long* out_p, long long* out_n) {
     extern __shared__ float row[];
     int* positives = (int*)(row + B);
     int a = blockIdx.x, lane = threadIdx.x & 31;
     int npos = collect_positives(labels, B, a, 1, positives, 0, 0);
     if (npos == 0) return;
-    load_negatives(gram, labels, B, a, squared, row);
+    load_negatives(gram, sq, labels, B, a, squared, row);
     __syncthreads();
     for (int q = threadIdx.x >> 5; q < npos; q += blockDim.x >> 5) {
         int p = positives[q];
-        float hi = __fadd_rn(distance(gram, B, a, p, squared), margin);
+        float hi = __fadd_rn(distance(gram, sq, B, a, p, squared), margin);
         long long at = starts[(long long)a * B + p];
         for (int base = 0; base < B; base += 32) {
             int n = base + lane;
@@ -146,8 +148,8 @@ extern "C" __global__ void write_violations(const float* gram, const long long* 
 
 // batch_all with a cap: item i (sorted by anchor) asks for the rank[i]-th violating negative of pair
 // (anchor[i], positive[i]) in column order; out_n[i] receives it.
-extern "C" __global__ void kth_violations(const float* gram, const long long* labels, int B, float margin,
-                                          int squared, const long long* anchor, const long long* positive,
+extern "C" __global__ void kth_violations(const float* gram, const float* sq, const long long* labels, int B,
+                                          float margin, int squared, const long long* anchor, const long long* positive,
                                           const long long* rank, long long items, long long* out_n) {
     extern __shared__ float row[];
     __shared__ long long range[2];
@@ -162,10 +164,10 @@ extern "C" __global__ void kth_violations(const float* gram, const long long* la
     }
     __syncthreads();
     if (range[0] == range[1]) return;
-    load_negatives(gram, labels, B, a, squared, row);
+    load_negatives(gram, sq, labels, B, a, squared, row);
     __syncthreads();
     for (long long i = range[0] + (threadIdx.x >> 5); i < range[1]; i += blockDim.x >> 5) {
-        float hi = __fadd_rn(distance(gram, B, a, (int)positive[i], squared), margin);
+        float hi = __fadd_rn(distance(gram, sq, B, a, (int)positive[i], squared), margin);
         int n = warp_kth(row, B, -INF, hi, (int)rank[i]);
         if ((threadIdx.x & 31) == 0) out_n[i] = n;
     }
@@ -193,15 +195,15 @@ __device__ void block_best(float& v, int& i, float sign) {
     }
 }
 
-extern "C" __global__ void batch_hard(const float* gram, const long long* labels, int B, int squared,
-                                      long long* hardest_p, long long* hardest_n) {
+extern "C" __global__ void batch_hard(const float* gram, const float* sq, const long long* labels, int B,
+                                      int squared, long long* hardest_p, long long* hardest_n) {
     int a = blockIdx.x;
     long long label = labels[a];
     float vp = -INF, vn = INF;
     int ip = 0x7fffffff, in = 0x7fffffff;
     for (int n = threadIdx.x; n < B; n += blockDim.x) {
         if (n == a) continue;
-        float d = distance(gram, B, a, n, squared);
+        float d = distance(gram, sq, B, a, n, squared);
         if (labels[n] == label) keep_better(vp, ip, d, n, 1.0f);
         else keep_better(vn, in, d, n, -1.0f);
     }

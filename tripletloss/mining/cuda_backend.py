@@ -67,14 +67,16 @@ def _launch(name, device, rows, shared_bytes, *args):
 
 
 def _prepare(x, labels):
+    """(gram, its diagonal, labels, B, device): the kernels' inputs, contiguous."""
     x = x.float().contiguous()
-    return (x @ x.T).contiguous(), labels.contiguous(), x.shape[0], x.device
+    gram = (x @ x.T).contiguous()
+    return gram, gram.diagonal().contiguous(), labels.contiguous(), x.shape[0], x.device
 
 
 def _one_negative_per_pair(x, labels, margin, seed, squared, semihard):
-    gram, labels, B, device = _prepare(x, labels)
+    gram, sq, labels, B, device = _prepare(x, labels)
     choice = torch.empty((B, B), dtype=torch.int32, device=device)
-    _launch("pair_negatives", device, B, 8 * B, gram, labels, np.int32(B), np.float32(margin), np.int32(semihard),
+    _launch("pair_negatives", device, B, 8 * B, gram, sq, labels, np.int32(B), np.float32(margin), np.int32(semihard),
             np.int32(squared), np.uint64(seed), choice)
     a, p = (choice >= 0).nonzero(as_tuple=True)
     return a, p, choice[a, p].long()
@@ -92,9 +94,9 @@ def violating(x, labels, margin, seed, squared):
 
 def batch_hard(x, labels, margin, seed, squared):
     """Batch-hard: each anchor with a positive and a negative, its farthest positive and nearest negative."""
-    gram, labels, B, device = _prepare(x, labels)
+    gram, sq, labels, B, device = _prepare(x, labels)
     hardest = torch.empty((2, B), dtype=torch.long, device=device)
-    _launch("batch_hard", device, B, 0, gram, labels, np.int32(B), np.int32(squared), hardest[0], hardest[1])
+    _launch("batch_hard", device, B, 0, gram, sq, labels, np.int32(B), np.int32(squared), hardest[0], hardest[1])
     a = ((hardest[0] >= 0) & (hardest[1] >= 0)).nonzero(as_tuple=True)[0]
     return a, hardest[0, a], hardest[1, a]
 
@@ -104,8 +106,8 @@ def batch_all(x, labels, margin, seed, squared, max_triplets=None):
 
     Triplets come grouped by (a, p) in row-major order; within a pair, negatives by increasing column.
     """
-    gram, labels, B, device = _prepare(x, labels)
-    common = (gram, labels, np.int32(B), np.float32(margin), np.int32(squared))
+    gram, sq, labels, B, device = _prepare(x, labels)
+    common = (gram, sq, labels, np.int32(B), np.float32(margin), np.int32(squared))
     counts = torch.empty((B, B), dtype=torch.int32, device=device)
     _launch("count_violations", device, B, 8 * B, *common, counts)
     ends = counts.view(-1).cumsum(0)
