@@ -60,7 +60,13 @@ def _launch(name, device, rows, shared_bytes, *args):
         return
     with cupy.cuda.Device(device.index), cupy.cuda.ExternalStream(torch.cuda.current_stream(device).cuda_stream):
         kernel = _module().get_function(name)
-        if shared_bytes > 48 * 1024:
+        if shared_bytes > 48 * 1024:  # above the default limit: opt in, up to what the GPU allows
+            limit = cupy.cuda.runtime.deviceGetAttribute(
+                cupy.cuda.runtime.cudaDevAttrMaxSharedMemoryPerBlockOptin, device.index)
+            if shared_bytes + 1024 > limit:
+                raise UserError(f"a batch of {rows} embeddings is too large for the cuda mining backend "
+                                f"({shared_bytes} bytes of shared memory per block, this GPU allows {limit}); "
+                                "use backend='torch'")
             kernel.max_dynamic_shared_size_bytes = shared_bytes
         cargs = tuple(cupy.from_dlpack(a) if isinstance(a, torch.Tensor) else a for a in args)
         kernel((rows,), (THREADS,), cargs, shared_mem=shared_bytes)
