@@ -73,12 +73,14 @@ def timeit(fn, device, budget_s=1.0, max_calls=50, warmup=True):
 
 
 def fmt_time(t):
+    """Seconds as a short string in us / ms / s, or "skipped" for None."""
     if t is None:
         return "skipped"
     return f"{t * 1e6:.0f} us" if t < 1e-3 else f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
 
 
 def fmt_ratio(num, den):
+    """num / den as "12.3x", or "-" when either is missing."""
     return f"{num / den:.1f}x" if num is not None and den is not None else "-"
 
 
@@ -119,6 +121,7 @@ def bench_cell(B, D, args, gpu, notes):
 
 
 def main():
+    """Parse the command line, time every cell and print the markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="B in {288, 1800}, D=128, no PML at B >= 1800")
     parser.add_argument("--sizes", type=int, nargs="+", help="batch sizes (default 288 1800 7200)")

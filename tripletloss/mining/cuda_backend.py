@@ -47,6 +47,7 @@ def require(device):
 
 @functools.lru_cache(maxsize=None)
 def _module():
+    """The compiled kernels/mining.cu (compiled once per process, per device on first use)."""
     import cupy
 
     return cupy.RawModule(code=KERNEL_SOURCE.read_text(), options=("--std=c++14",))
@@ -80,6 +81,7 @@ def _prepare(x, labels):
 
 
 def _one_negative_per_pair(x, labels, margin, seed, squared, semihard):
+    """semihard / violating: the pair_negatives kernel fills a (B, B) choice matrix (-1: no pair or no candidate)."""
     gram, sq, labels, B, device = _prepare(x, labels)
     choice = torch.empty((B, B), dtype=torch.int32, device=device)
     _launch("pair_negatives", device, B, 8 * B, gram, sq, labels, np.int32(B), np.float32(margin), np.int32(semihard),

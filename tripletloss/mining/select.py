@@ -11,6 +11,7 @@ BACKENDS = ("auto", "torch", "cuda")
 
 
 def _check(embeddings, labels, strategy, margin, backend, max_triplets):
+    """Raise ValueError (naming the allowed values) for a bad strategy, backend, tensor shape, margin or cap."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown mining strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
     if backend not in BACKENDS:
@@ -26,6 +27,7 @@ def _check(embeddings, labels, strategy, margin, backend, max_triplets):
 
 
 def _backend_module(backend, device):
+    """The backend module for `backend` on `device`: cuda_backend or torch_backend (auto falls back to torch)."""
     if backend == "cuda":
         cuda_backend.require(device)
         return cuda_backend
