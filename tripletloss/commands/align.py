@@ -38,7 +38,7 @@ def run(args):
     start = time.time()
     s = align_dataset(args.raw, args.out, options, workers=args.workers, random_order=args.random_order)
     done = s.total - len(s.failed)
-    print(f"{s.total} images: {s.aligned} aligned now, {s.skipped} already done, {len(s.failed)} without a face "
+    print(f"{s.total} images: {s.aligned} aligned now, {s.skipped} already done, {len(s.failed)} failed (no face or unreadable) "
           f"({100.0 * done / max(s.total, 1):.2f}% aligned) in {time.time() - start:.1f} s; "
           f"report: {args.out}/{REPORT_NAME}")
     return 0

@@ -146,8 +146,11 @@ def _align_one(job):
     if bgr is None:
         return src, "failed", "cannot decode image"
     opts = _WORKER["options"]
-    face = align_face(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _WORKER["detector"], _WORKER["predictor"],
-                      opts.template, opts.size, opts.margin, opts.upsample)
+    try:
+        face = align_face(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _WORKER["detector"], _WORKER["predictor"],
+                          opts.template, opts.size, opts.margin, opts.upsample)
+    except (cv2.error, RuntimeError) as exc:
+        return src, "failed", f"alignment error: {str(exc).strip().splitlines()[-1]}"
     if face is None:
         return src, "failed", f"no face found (upsample {opts.upsample} and {opts.upsample + 1})"
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -173,9 +176,9 @@ def align_dataset(raw, out, options, workers=1, random_order=False, progress=Tru
     """
     require_dlib()
     out = Path(out)
+    jobs = work_list(raw, out, options.ext)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
-    jobs = work_list(raw, out, options.ext)
     summary = AlignSummary(total=len(jobs))
     todo = [job for job in jobs if not job[1].exists()]
     summary.skipped = len(jobs) - len(todo)
