@@ -113,9 +113,9 @@ def gather_batch(embeddings, labels):
     dist.all_gather(parts, embeddings.detach().contiguous())
     label_parts = [torch.empty_like(labels) for _ in range(world_size())]
     dist.all_gather(label_parts, labels.contiguous())
-    own = embeddings.view_as(embeddings)
+    own, scale = embeddings.view_as(embeddings), world_size()
     if own.requires_grad:
-        own.register_hook(lambda grad: grad * world_size())
+        own.register_hook(lambda grad: grad * scale)
     parts[rank()] = own
     return torch.cat(parts), torch.cat(label_parts)
 

@@ -1,0 +1,87 @@
+"""Worker process for tests/test_distributed.py, started under torchrun (or alone, as the one-process reference).
+
+    python tests/ddp_worker.py train OUT TRAIN_ARGS...
+        run train.py with TRAIN_ARGS, recording after every optimizer step a SHA-256 of this rank's parameters;
+        writes OUT/digests-<rank>.json (a list of hex digests, one per step)
+    python tests/ddp_worker.py mine OUT
+        each rank embeds its slice of a fixed global batch with a DDP-wrapped linear layer, gathers the global
+        batch, mines it with every strategy and backpropagates the triplet loss; writes OUT/mine-<rank>.pt
+"""
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tripletloss.engine import distributed  # noqa: E402
+from tripletloss.losses import triplet_loss  # noqa: E402
+from tripletloss.mining import STRATEGIES, select_triplets  # noqa: E402
+
+GLOBAL_BATCH, DIM, IDENTITIES = 24, 8, 6
+
+
+def mining_problem():
+    """The fixed global batch: (inputs (24, 8), labels (24,), a seeded Linear(8, 8)), identical in every process."""
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.randn(GLOBAL_BATCH, DIM, generator=gen)
+    labels = torch.arange(IDENTITIES).repeat_interleave(GLOBAL_BATCH // IDENTITIES)
+    torch.manual_seed(0)
+    return inputs, labels, torch.nn.Linear(DIM, DIM)
+
+
+def mine_step(model, inputs, labels, strategy):
+    """Embed, gather (a no-op in one process), mine with a fixed seed, backprop the triplet loss.
+
+    Returns {"triplets": (3, T) int64, "loss": float, "grad": the linear layer's weight gradient}.
+    """
+    model.zero_grad()
+    emb = F.normalize(model(inputs), dim=1)
+    emb, labels = distributed.gather_batch(emb, labels)
+    a, p, n = select_triplets(emb, labels, strategy, margin=0.5, backend="torch",
+                              generator=torch.Generator().manual_seed(1))
+    loss, _ = triplet_loss(emb, a, p, n, 0.5)
+    loss.backward()
+    weight = model.module.weight if hasattr(model, "module") else model.weight
+    return {"triplets": torch.stack([a, p, n]), "loss": loss.item(), "grad": weight.grad.clone()}
+
+
+def run_mine(out):
+    """Every strategy on this rank's slice of the global batch; saves the results to OUT/mine-<rank>.pt."""
+    device = distributed.setup("cpu")
+    inputs, labels, linear = mining_problem()
+    part = GLOBAL_BATCH // distributed.world_size()
+    rows = slice(distributed.rank() * part, (distributed.rank() + 1) * part)
+    model = distributed.wrap(linear, device)
+    results = {s: mine_step(model, inputs[rows], labels[rows], s) for s in STRATEGIES}
+    torch.save(results, Path(out) / f"mine-{distributed.rank()}.pt")
+
+
+def run_train(out, train_args):
+    """train.py's main with a per-step parameter digest; writes OUT/digests-<rank>.json."""
+    import train
+    from tripletloss.engine.loop import TrainLoop
+
+    digests, step = [], TrainLoop._step
+
+    def recording_step(loop, inputs, labels):
+        stats = step(loop, inputs, labels)
+        params = b"".join(p.detach().cpu().numpy().tobytes() for p in loop.job.net.parameters())
+        digests.append(hashlib.sha256(params).hexdigest())
+        return stats
+
+    TrainLoop._step = recording_step
+    train.main(train_args)
+    (Path(out) / f"digests-{distributed.rank()}.json").write_text(json.dumps(digests))
+
+
+if __name__ == "__main__":
+    mode, out_dir, *rest = sys.argv[1:]
+    if mode == "mine":
+        run_mine(out_dir)
+    else:
+        run_train(out_dir, rest)
