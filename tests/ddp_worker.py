@@ -1,12 +1,16 @@
-"""Worker process for tests/test_distributed.py, started under torchrun (or alone, as the one-process reference).
+"""Worker process for tests/test_distributed.py, started under torchrun: runs the jobs of a JSON plan in order.
 
-    python tests/ddp_worker.py train OUT TRAIN_ARGS...
-        run train.py with TRAIN_ARGS, recording after every optimizer step a SHA-256 of this rank's parameters;
-        writes OUT/digests-<rank>.json (a list of hex digests, one per step)
-    python tests/ddp_worker.py mine OUT
-        each rank embeds its slice of a fixed global batch with a DDP-wrapped linear layer, gathers the global
-        batch, mines it with every strategy and backpropagates the triplet loss; writes OUT/mine-<rank>.pt
+    python tests/ddp_worker.py PLAN.json
+
+PLAN.json is a list of {"mode": "mine" | "train", "out": folder, "args": [...]}; one launch runs them all (the
+process group stays up), which keeps the test fast. Modes:
+  train  run train.py's main with `args` (arguments holding '*' are expanded with glob), recording after every
+         optimizer step SHA-256 digests of this rank's parameters and of its whole state (parameters and
+         buffers); writes OUT/digests-<rank>.json = {"params": [...], "state": [...]}
+  mine   each rank embeds its slice of a fixed global batch with a DDP-wrapped linear layer, gathers the global
+         batch, mines it with every strategy and backpropagates the triplet loss; writes OUT/mine-<rank>.pt
 """
+import glob
 import hashlib
 import json
 import sys
@@ -61,27 +65,35 @@ def run_mine(out):
     torch.save(results, Path(out) / f"mine-{distributed.rank()}.pt")
 
 
+def _digest(tensors):
+    return hashlib.sha256(b"".join(t.detach().cpu().numpy().tobytes() for t in tensors)).hexdigest()
+
+
 def run_train(out, train_args):
-    """train.py's main with a per-step parameter digest; writes OUT/digests-<rank>.json."""
+    """train.py's main with per-step digests; writes OUT/digests-<rank>.json."""
     import train
     from tripletloss.engine.loop import TrainLoop
 
-    digests, step = [], TrainLoop._step
+    recorded, step = {"params": [], "state": []}, TrainLoop._step
 
     def recording_step(loop, inputs, labels):
         stats = step(loop, inputs, labels)
-        params = b"".join(p.detach().cpu().numpy().tobytes() for p in loop.job.net.parameters())
-        digests.append(hashlib.sha256(params).hexdigest())
+        recorded["params"].append(_digest(loop.job.net.parameters()))
+        recorded["state"].append(_digest(loop.job.net.state_dict().values()))
         return stats
 
     TrainLoop._step = recording_step
-    train.main(train_args)
-    (Path(out) / f"digests-{distributed.rank()}.json").write_text(json.dumps(digests))
+    try:
+        train.main([(glob.glob(a) or [a])[0] if "*" in a else a for a in train_args])
+    finally:
+        TrainLoop._step = step
+    (Path(out) / f"digests-{distributed.rank()}.json").write_text(json.dumps(recorded))
 
 
 if __name__ == "__main__":
-    mode, out_dir, *rest = sys.argv[1:]
-    if mode == "mine":
-        run_mine(out_dir)
-    else:
-        run_train(out_dir, rest)
+    for job in json.loads(Path(sys.argv[1]).read_text()):
+        Path(job["out"]).mkdir(parents=True, exist_ok=True)
+        if job["mode"] == "mine":
+            run_mine(job["out"])
+        else:
+            run_train(job["out"], job["args"])
