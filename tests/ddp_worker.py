@@ -2,13 +2,14 @@
 
     python tests/ddp_worker.py PLAN.json
 
-PLAN.json is a list of {"mode": "mine" | "train", "out": folder, "args": [...]}; one launch runs them all (the
+PLAN.json is a list of {"mode": "mine" | "agree" | "train", "out": folder, "args": [...]}; one launch runs them all (the
 process group stays up), which keeps the test fast. Modes:
   train  run train.py's main with `args` (arguments holding '*' are expanded with glob), recording after every
          optimizer step SHA-256 digests of this rank's parameters and of its whole state (parameters and
          buffers); writes OUT/digests-<rank>.json = {"params": [...], "state": [...]}
   mine   each rank embeds its slice of a fixed global batch with a DDP-wrapped linear layer, gathers the global
          batch, mines it with every strategy and backpropagates the triplet loss; writes OUT/mine-<rank>.pt
+  agree  rank 0 has a NaN loss, rank 1 a stop signal; writes what each rank concludes to OUT/agree-<rank>.json
 """
 import glob
 import hashlib
@@ -65,6 +66,14 @@ def run_mine(out):
     torch.save(results, Path(out) / f"mine-{distributed.rank()}.pt")
 
 
+def run_agree(out):
+    """Ask the ranks to agree on a loss that is NaN on rank 0 only and a signal seen by rank 1 only."""
+    me = distributed.rank()
+    finite = distributed.all_finite(torch.tensor(float("nan") if me == 0 else 1.0))
+    signum = distributed.agreed_signal(15 if me == 1 else None)
+    (Path(out) / f"agree-{me}.json").write_text(json.dumps({"finite": finite, "signal": signum}))
+
+
 def _digest(tensors):
     return hashlib.sha256(b"".join(t.detach().cpu().numpy().tobytes() for t in tensors)).hexdigest()
 
@@ -95,5 +104,7 @@ if __name__ == "__main__":
         Path(job["out"]).mkdir(parents=True, exist_ok=True)
         if job["mode"] == "mine":
             run_mine(job["out"])
+        elif job["mode"] == "agree":
+            run_agree(job["out"])
         else:
             run_train(job["out"], job["args"])

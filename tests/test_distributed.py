@@ -2,7 +2,7 @@
 
 One torchrun launch runs every 2-process job (tests/ddp_worker.py); the checks then verify that global-batch
 mining over gathered embeddings equals one process mining the concatenated batch (triplets, loss, gradient), that
-ranks hold identical weights after every step, that a distributed run resumed mid-epoch retraces the uninterrupted
+ranks agree on NaN losses and stop signals, that ranks hold identical weights after every step, that a distributed run resumed mid-epoch retraces the uninterrupted
 one, and that a 2-process stage 2 (cached features or images) ends with the weights of a 1-process run over the
 same global batches.
 """
@@ -73,7 +73,7 @@ def plan(settings, tmp_path):
     """The 2-process jobs: mining; stage 1 with a checkpoint per step; its resume from step 7; stage 2 twice."""
     softmax = settings + ["checkpoint_every_steps=1", "keep_checkpoints=20"]
     model = f"{tmp_path / 'runs'}/softmax-*/model.pt"
-    jobs = [{"mode": "mine", "out": str(tmp_path / "mine")},
+    jobs = [{"mode": "mine", "out": str(tmp_path / "mine")}, {"mode": "agree", "out": str(tmp_path / "agree")},
             {"mode": "train", "out": str(tmp_path / "softmax"),
              "args": ["--stage", "softmax", "--epochs", "2", *set_args(softmax)]},
             {"mode": "train", "out": str(tmp_path / "resumed"),  # step 7: epoch 2, batch 2
@@ -97,6 +97,12 @@ def check_mining(out):
             assert torch.equal(got["triplets"], single["triplets"]), (strategy, rank)
             assert got["loss"] == pytest.approx(single["loss"], rel=1e-6), (strategy, rank)
             torch.testing.assert_close(got["grad"], single["grad"], rtol=1e-5, atol=1e-7)
+
+
+def check_agreement(out):
+    """A NaN loss on one rank makes every rank skip the step; a signal on one rank stops every rank."""
+    for rank in range(2):
+        assert json.loads((out / f"agree-{rank}.json").read_text()) == {"finite": False, "signal": 15}
 
 
 def check_softmax(tmp_path):
@@ -127,6 +133,7 @@ def check_triplet(settings, tmp_path, cache):
 def test_two_gloo_processes_under_torchrun(settings, tmp_path):
     torchrun(2, plan(settings, tmp_path), tmp_path)
     check_mining(tmp_path / "mine")
+    check_agreement(tmp_path / "agree")
     check_softmax(tmp_path)
     for cache in (True, False):
         check_triplet(settings, tmp_path, cache)

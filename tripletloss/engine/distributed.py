@@ -9,7 +9,7 @@ What each process does differently, and what keeps them in step:
   - DDP averages gradients, so every rank applies the same update (BatchNorm statistics follow rank 0);
   - stage 2 gathers every rank's embeddings (`gather_batch`) and mines over the whole global batch;
   - only rank 0 writes run directories, checkpoints and logs; checkpoints keep every rank's RNG state;
-  - decisions that change the control flow (a stop signal, an improved metric) are agreed across ranks.
+  - decisions that change the control flow (a stop signal, a NaN loss, an improved metric) are agreed by all ranks.
 """
 import atexit
 import os
@@ -148,6 +148,16 @@ def agreed_signal(signum):
     flag = torch.tensor([signum or 0], dtype=torch.int64)
     dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=_cpu_group())
     return int(flag.item()) or None
+
+
+def all_finite(loss):
+    """True when `loss` (a scalar tensor) is finite on every rank; all ranks get the same answer."""
+    finite = bool(torch.isfinite(loss))
+    if not is_active():
+        return finite
+    flag = torch.tensor([int(finite)], dtype=torch.int64)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN, group=_cpu_group())
+    return bool(flag.item())
 
 
 def own_rng_state(ckpt):

@@ -151,9 +151,10 @@ class TrainLoop:
             group["lr"] = lr * group["lr_mult"]
         self.optimizer.zero_grad(set_to_none=True)
         loss, stats = self.job.objective(inputs, labels, st.step)
-        if torch.isfinite(loss) or distributed.is_active():  # under DDP every rank joins the gradient all-reduce
+        finite = distributed.all_finite(loss)  # under DDP every rank joins the backward and skips alike
+        if finite or distributed.is_active():
             loss.backward()
-        if not torch.isfinite(loss) or not self._grads_finite():
+        if not finite or not self._grads_finite():
             return self._skip(stats)
         if self.settings["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(self.job.net.parameters(), self.settings["grad_clip"])
