@@ -1,10 +1,10 @@
 """Distributed training: 2 CPU processes with gloo under torchrun, on real faces with the tiny network.
 
 One torchrun launch runs every 2-process job (tests/ddp_worker.py); the checks then verify that global-batch
-mining over gathered embeddings equals one process mining the concatenated batch (triplets, loss, gradient), that
-ranks agree on NaN losses and stop signals, that ranks hold identical weights after every step, that a distributed run resumed mid-epoch retraces the uninterrupted
-one, and that a 2-process stage 2 (cached features or images) ends with the weights of a 1-process run over the
-same global batches.
+mining over gathered embeddings equals one process mining the concatenated batch (triplets, loss, gradient),
+that ranks agree on NaN losses and stop signals, that ranks hold identical weights after every step, that a
+distributed run resumed mid-epoch retraces the uninterrupted one, and that a 2-process stage 2 (cached features
+or images) ends with the weights of a 1-process run over the same global batches.
 """
 import json
 import os
