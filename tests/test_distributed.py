@@ -70,14 +70,19 @@ def settings(tiny_settings, orl_dir, tmp_path):
 
 
 def plan(settings, tmp_path):
-    """The 2-process jobs: mining; stage 1 with a checkpoint per step; its resume from step 7; stage 2 twice."""
+    """The 2-process jobs: mining, agreement, stage 1 with a checkpoint per step, its resume from step 7, a
+    fine-tune whose trainable layers change after epoch 1, stage 2 with and without cached features."""
     softmax = settings + ["checkpoint_every_steps=1", "keep_checkpoints=20"]
     model = f"{tmp_path / 'runs'}/softmax-*/model.pt"
     jobs = [{"mode": "mine", "out": str(tmp_path / "mine")}, {"mode": "agree", "out": str(tmp_path / "agree")},
             {"mode": "train", "out": str(tmp_path / "softmax"),
              "args": ["--stage", "softmax", "--epochs", "2", *set_args(softmax)]},
             {"mode": "train", "out": str(tmp_path / "resumed"),  # step 7: epoch 2, batch 2
-             "args": ["--stage", "softmax", "--resume", f"{tmp_path / 'runs'}/softmax-*/step-7.pt"]}]
+             "args": ["--stage", "softmax", "--resume", f"{tmp_path / 'runs'}/softmax-*/step-7.pt"]},
+            {"mode": "train", "out": str(tmp_path / "finetune"),  # epoch 1 trains fc9 only, epoch 2 from res2 on
+             "args": ["--stage", "softmax", "--epochs", "2", "--finetune", model,
+                      *set_args(settings + ["finetune_freeze_epochs=1", "finetune_unfreeze_from=res2",
+                                            f"work_dir={tmp_path / 'finetune'}"])]}]
     for cache in (True, False):
         jobs.append({"mode": "train", "out": str(tmp_path / f"triplet-{cache}"),
                      "args": ["--stage", "triplet", "--epochs", "2", "--finetune", model,
@@ -106,12 +111,15 @@ def check_agreement(out):
 
 
 def check_softmax(tmp_path):
-    """Ranks agree after every step; the resumed run retraces the uninterrupted one, buffers included."""
+    """Ranks agree after every step (also across a fine-tune's unfreezing); the resumed run retraces the
+    uninterrupted one, buffers included."""
     rank0, rank1 = digests(tmp_path / "softmax")
     assert len(rank0) == 10 and rank0 == rank1  # 80 images / (8 x 2 ranks) = 5 steps per epoch
     assert len(set(rank0)) == 10  # every step changed the weights
     for original, resumed in zip(digests(tmp_path / "softmax", "state"), digests(tmp_path / "resumed", "state")):
         assert resumed == original[7:]
+    rank0, rank1 = digests(tmp_path / "finetune")
+    assert len(rank0) == 10 and rank0 == rank1 and len(set(rank0)) == 10
 
 
 def check_triplet(settings, tmp_path, cache):
