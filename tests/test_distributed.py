@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import ddp_worker  # puts the repository root on sys.path for `train`
 import train
+from tests import ddp_worker
 from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.mining import STRATEGIES
 
