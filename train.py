@@ -11,12 +11,11 @@ from pathlib import Path
 
 import torch
 
-from tripletloss.engine import rng
+from tripletloss.engine import distributed, rng
 from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint, load_exact
 from tripletloss.engine.loop import Interrupted, TrainLoop
 from tripletloss.engine.run_dir import create_run_dir, latest_run_dir
 from tripletloss.errors import UserError
-from tripletloss.inference import pick_device
 from tripletloss.settings import load_settings, validate
 from tripletloss.stages.job import load_training_data
 from tripletloss.stages.softmax import SoftmaxJob
@@ -71,19 +70,26 @@ def train(args):
         if args.epochs is not None:
             saved[f"{args.stage}_epochs"] = args.epochs
         settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
-    device = pick_device(settings["device"])
-    rng.seed_everything(settings["seed"])
+    device = distributed.setup(settings["device"])  # joins torchrun's process group when launched by torchrun
+    rank, world = distributed.rank(), distributed.world_size()
+    rng.seed_everything(settings["seed"] + rank)  # own dropout draws per rank; DDP copies rank 0's initial weights
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
-    job = JOBS[args.stage](settings, load_training_data(settings), device, finetune=args.finetune)
+    data = distributed.main_first(load_training_data, settings)
+    job = JOBS[args.stage](settings, data, device, finetune=args.finetune, rank=rank, world_size=world)
     if ckpt is None:
-        run_dir = create_run_dir(settings["work_dir"], args.stage, settings)
+        run_dir = distributed.broadcast_object(
+            create_run_dir(settings["work_dir"], args.stage, settings) if rank == 0 else None)
     else:
         load_exact(job.net, ckpt["model"], path)
-    loop = TrainLoop(job, settings, run_dir, settings[f"{args.stage}_epochs"], device)
+    loop = TrainLoop(job, settings, run_dir, settings[f"{args.stage}_epochs"], device, is_main=rank == 0)
     if ckpt is not None:
         loop.resume_from(ckpt)
-        print(f"resuming {run_dir} at epoch {loop.state.epoch + 1}, batch {loop.state.batch}, step {loop.state.step}")
-    return loop.run(), run_dir
+        if rank == 0:
+            print(f"resuming {run_dir} at epoch {loop.state.epoch + 1}, batch {loop.state.batch}, "
+                  f"step {loop.state.step}")
+    state = loop.run()
+    distributed.barrier()  # model.pt is written when any rank returns
+    return state, run_dir
 
 
 def main(argv=None):
@@ -97,6 +103,8 @@ def main(argv=None):
     except Interrupted as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(128 + exc.signum)
+    if distributed.rank() != 0:
+        return
     print(f"done: {state.epoch} epochs, {state.step} steps ({state.skipped} skipped) in {run_dir}")
     print(f"model: {run_dir / 'model.pt'}")
     if state.bad_files:

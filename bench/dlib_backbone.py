@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from tripletloss import ROOT
 from tripletloss.dlib_import.chip import dlib_chip_150
-from tripletloss.dlib_import.landmarks import Landmarker
-from tripletloss.dlib_import.models import RESNET_FILE, dlib_model_path
+from tripletloss.prepare.align import find_landmarks
+from tripletloss.prepare.landmarks import RESNET_FILE, load_detector, load_predictor, model_file
 from tripletloss.dlib_import.network import parse_dlib_resnet, reference_forward
 
 
@@ -44,10 +44,10 @@ def read_pairs(path):
 
 def make_chips(root, names):
     """Chips (N,150,150,3) uint8 for the images `names` under root, and how many fell back to the whole image."""
-    landmarker, chips, fallback = Landmarker(), [], 0
+    detector, predictor, chips, fallback = load_detector(), load_predictor(5), [], 0
     for name in tqdm(names, desc="chips", unit="img"):
         image = cv2.cvtColor(cv2.imread(str(root / name)), cv2.COLOR_BGR2RGB)
-        points = landmarker(image)
+        points = find_landmarks(image, detector, predictor)
         if points is None:
             fallback += 1
             chips.append(cv2.resize(image, (150, 150), interpolation=cv2.INTER_AREA))
@@ -134,7 +134,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(2)
     import dlib
-    dat = dlib_model_path(RESNET_FILE)
+    dat = model_file(RESNET_FILE)
     parsed = parse_dlib_resnet(dat.read_bytes(), str(dat))
     root = Path(args.data)
     folds, pairs = read_pairs(root / "splits" / "pairs_val.txt")

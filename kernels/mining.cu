@@ -1,198 +1,216 @@
-// Online triplet mining kernels: pairwise distances and triplet selection inside a batch.
+// Online triplet mining kernels (loaded by tripletloss/mining/cuda_backend.py with cupy.RawModule).
 //
-// Loaded by tripletloss/mining/cuda_backend.py with cupy.RawModule (NVRTC) and run on torch tensors through
-// DLPack, on torch's current stream. Nothing here materialises a B^3 anything: a pair's candidate negatives are
-// counted and chosen by one warp scanning the anchor's distance row. Random choices use the counter-based hash
-// of tripletloss/mining/rng.py (lowbias32 chained over seed, anchor, positive), so a seed reproduces the triplets.
-// Layouts: x (B, D) float32 row-major; d (B, B) float32; labels (B,) int64. All kernels expect blockDim.x % 32 == 0
-// where they use warps. No headers: NVRTC compiles this as is, and `nvcc -ptx` too.
-
+// Inputs are the (B, B) float32 Gram matrix G = X X^T, its diagonal sq (contiguous, so reads coalesce) and int64
+// labels. Distances are computed on the fly as d_an = (sq_a + sq_n) - 2 G_an, clamped at 0 (sqrt'ed unless
+// `squared`): the same expression in the same order as tripletloss.mining.distances.gram_to_squared, so both
+// backends see bit-identical distances.
+//
+// Every mining kernel runs one block per anchor row a. The block stages row a's distances to negatives in shared
+// memory (+inf for same-label columns, so "d > lo && d < hi" alone tests a candidate), then one warp per work item
+// (a pair, or a pair and a rank) scans that row. Nothing of size B^3 is ever materialised.
 #define FULL_MASK 0xffffffffu
-#define TILE 16
+#define INF __int_as_float(0x7f800000)  // NVRTC has no <math.h>, hence no INFINITY
 
-__device__ __forceinline__ unsigned int hash32(unsigned int x) {
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
+__device__ __forceinline__ float distance(const float* gram, const float* sq, int B, int a, int n, int squared) {
+    float sum = __fadd_rn(sq[a], sq[n]);
+    float d = fmaxf(__fsub_rn(sum, 2.0f * gram[(long long)a * B + n]), 0.0f);
+    return squared ? d : __fsqrt_rn(d);
 }
 
-// Same value as rng.pair_random in Python.
-__device__ __forceinline__ unsigned int pair_random(unsigned int seed, unsigned int a, unsigned int p) {
-    return hash32(hash32(hash32(seed) + a) + p);
+// Counter-based random numbers: splitmix64 finaliser of (seed, counter); uniform integer in [0, n).
+__device__ __forceinline__ unsigned long long mix64(unsigned long long x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
 }
 
-// Is n a candidate negative for anchor label la: other label, d_an < hi and (if lower_bound) d_an > lo?
-__device__ __forceinline__ bool is_candidate(const float* row, const long long* labels, long long la, int n,
-                                             int B, float lo, float hi, int lower_bound) {
-    if (n >= B || labels[n] == la) return false;
-    const float dn = row[n];
-    return dn < hi && (!lower_bound || dn > lo);
+__device__ __forceinline__ int uniform_below(unsigned long long seed, unsigned long long counter, int n) {
+    return (int)__umul64hi(mix64(seed ^ mix64(counter)), (unsigned long long)n);
 }
 
-// Number of candidate negatives in the row (whole warp calls it; every lane gets the total).
-__device__ int count_candidates(const float* row, const long long* labels, long long la, int B, float lo,
-                                float hi, int lower_bound) {
-    const int lane = threadIdx.x & 31;
-    int count = 0;
-    for (int n0 = 0; n0 < B; n0 += 32) {
-        count += __popc(__ballot_sync(FULL_MASK, is_candidate(row, labels, la, n0 + lane, B, lo, hi, lower_bound)));
+// Stage row a of the distance matrix in shared memory, +inf where the column has a's label.
+__device__ void load_negatives(const float* gram, const float* sq, const long long* labels, int B, int a,
+                               int squared, float* row) {
+    long long label = labels[a];
+    for (int n = threadIdx.x; n < B; n += blockDim.x)
+        row[n] = labels[n] == label ? INF : distance(gram, sq, B, a, n, squared);
+}
+
+// Collect a's positives (p > a, or p != a when `ordered`) into shared `positives`, in any order; every other
+// column j of out_row gets `fill`. Returns the number of positives (same value in all threads).
+__device__ int collect_positives(const long long* labels, int B, int a, int ordered, int* positives,
+                                 int* out_row, int fill) {
+    __shared__ int count;
+    if (threadIdx.x == 0) count = 0;
+    __syncthreads();
+    long long label = labels[a];
+    for (int j = threadIdx.x; j < B; j += blockDim.x) {
+        if (labels[j] == label && (ordered ? j != a : j > a)) positives[atomicAdd(&count, 1)] = j;
+        else if (out_row) out_row[j] = fill;
     }
+    __syncthreads();
     return count;
 }
 
-// Index of the set bit of rank k (0-based, k < popc(m)) in m.
-__device__ __forceinline__ int kth_set_bit(unsigned int m, int k) {
-    for (int i = 0; i < k; ++i) m &= m - 1;
-    return __ffs(m) - 1;
+// Number of candidates n (lo < row[n] < hi); all lanes of the warp return it.
+__device__ int warp_count(const float* row, int B, float lo, float hi) {
+    int c = 0;
+    for (int n = threadIdx.x & 31; n < B; n += 32) c += (row[n] > lo && row[n] < hi);
+    for (int offset = 16; offset; offset >>= 1) c += __shfl_xor_sync(FULL_MASK, c, offset);
+    return c;
 }
 
-extern "C" {
-
-// d[i, j] = sum_k (x[i, k] - x[j, k])^2 (or its square root): exact zero diagonal, symmetric, never negative.
-// Grid (ceil(B / 16), ceil(B / 16)), block (16, 16).
-__global__ void pairwise_sqdist(const float* __restrict__ x, int B, int D, int squared, float* __restrict__ d) {
-    __shared__ float rows_i[TILE][TILE + 1];
-    __shared__ float rows_j[TILE][TILE + 1];
-    const int tx = threadIdx.x, ty = threadIdx.y;
-    const int i = blockIdx.y * TILE + ty, j = blockIdx.x * TILE + tx;
-    const int load_i = blockIdx.y * TILE + ty, load_j = blockIdx.x * TILE + ty;
-    float acc = 0.0f;
-    for (int k0 = 0; k0 < D; k0 += TILE) {
-        const int k = k0 + tx;
-        rows_i[ty][tx] = (load_i < B && k < D) ? x[(long long)load_i * D + k] : 0.0f;
-        rows_j[ty][tx] = (load_j < B && k < D) ? x[(long long)load_j * D + k] : 0.0f;
-        __syncthreads();
-        for (int kk = 0; kk < TILE; ++kk) {
-            const float diff = rows_i[ty][kk] - rows_j[tx][kk];
-            acc = fmaf(diff, diff, acc);
+// Column of the k-th (0-based, in column order) candidate, or -1; all lanes of the warp return it.
+__device__ int warp_kth(const float* row, int B, float lo, float hi, int k) {
+    int lane = threadIdx.x & 31;
+    for (int base = 0; base < B; base += 32) {
+        int n = base + lane;
+        unsigned hits = __ballot_sync(FULL_MASK, n < B && row[n] > lo && row[n] < hi);
+        int c = __popc(hits);
+        if (k < c) {
+            for (int i = 0; i < k; ++i) hits &= hits - 1;  // drop the k lowest set bits
+            return base + __ffs(hits) - 1;
         }
-        __syncthreads();
+        k -= c;
     }
-    if (i < B && j < B) d[(long long)i * B + j] = squared ? acc : sqrtf(acc);
+    return -1;
 }
 
-// Semihard (lower_bound = 1) and violating (lower_bound = 0): for every same-label pair a < p, one candidate
-// negative chosen uniformly (rank floor(r * count / 2^32) in index order), written to out_neg[a * B + p];
-// pairs without candidates are left as they were (-1). Grid B blocks (one per anchor), any multiple of 32 threads.
-__global__ void one_per_pair(const float* __restrict__ d, const long long* __restrict__ labels, int B,
-                             float margin, int lower_bound, unsigned int seed, long long* __restrict__ out_neg) {
-    const int a = blockIdx.x;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    const long long la = labels[a];
-    const float* row = d + (long long)a * B;
-    for (int base = a + 1 + warp * 32; base < B; base += nwarps * 32) {
-        const int p_lane = base + lane;
-        unsigned int positives = __ballot_sync(FULL_MASK, p_lane < B && labels[p_lane] == la);
-        while (positives) {
-            const int p = base + __ffs(positives) - 1;
-            positives &= positives - 1;
-            const float lo = row[p], hi = row[p] + margin;
-            const int count = count_candidates(row, labels, la, B, lo, hi, lower_bound);
-            if (count == 0) continue;
-            int k = (int)(((unsigned long long)pair_random(seed, a, p) * (unsigned long long)count) >> 32);
-            for (int n0 = 0; n0 < B; n0 += 32) {
-                const unsigned int m = __ballot_sync(FULL_MASK,
-                                                     is_candidate(row, labels, la, n0 + lane, B, lo, hi, lower_bound));
-                const int c = __popc(m);
-                if (k < c) {
-                    if (lane == 0) out_neg[(long long)a * B + p] = n0 + kth_set_bit(m, k);
-                    break;
-                }
-                k -= c;
+// semihard (lo = d_ap) / violating (lo = -inf): for every pair a < p, out[a, p] = a candidate n with
+// lo < d_an < d_ap + margin chosen uniformly (counter a * B + p), or -1; out[a, j] = -1 for non-pairs.
+// Shared memory: B floats + B ints.
+extern "C" __global__ void pair_negatives(const float* gram, const float* sq, const long long* labels, int B,
+                                          float margin, int semihard, int squared, unsigned long long seed, int* out) {
+    extern __shared__ float row[];
+    int* positives = (int*)(row + B);
+    int a = blockIdx.x;
+    int npos = collect_positives(labels, B, a, 0, positives, out + (long long)a * B, -1);
+    if (npos == 0) return;
+    load_negatives(gram, sq, labels, B, a, squared, row);
+    __syncthreads();
+    for (int q = threadIdx.x >> 5; q < npos; q += blockDim.x >> 5) {
+        int p = positives[q];
+        float d_ap = distance(gram, sq, B, a, p, squared);
+        float lo = semihard ? d_ap : -INF, hi = __fadd_rn(d_ap, margin);
+        int count = warp_count(row, B, lo, hi);
+        int n = count ? warp_kth(row, B, lo, hi, uniform_below(seed, (unsigned long long)a * B + p, count)) : -1;
+        if ((threadIdx.x & 31) == 0) out[(long long)a * B + p] = n;
+    }
+}
+
+// batch_all pass 1: counts[a, p] = #{n : d_an < d_ap + margin} for ordered pairs a != p, 0 elsewhere.
+extern "C" __global__ void count_violations(const float* gram, const float* sq, const long long* labels, int B,
+                                            float margin, int squared, int* counts) {
+    extern __shared__ float row[];
+    int* positives = (int*)(row + B);
+    int a = blockIdx.x;
+    int npos = collect_positives(labels, B, a, 1, positives, counts + (long long)a * B, 0);
+    if (npos == 0) return;
+    load_negatives(gram, sq, labels, B, a, squared, row);
+    __syncthreads();
+    for (int q = threadIdx.x >> 5; q < npos; q += blockDim.x >> 5) {
+        int p = positives[q];
+        int c = warp_count(row, B, -INF, __fadd_rn(distance(gram, sq, B, a, p, squared), margin));
+        if ((threadIdx.x & 31) == 0) counts[(long long)a * B + p] = c;
+    }
+}
+
+// batch_all pass 2: write every violating (a, p, n) at starts[a, p] + (rank of n among the pair's candidates).
+extern "C" __global__ void write_violations(const float* gram, const float* sq, const long long* labels, int B,
+                                            float margin, int squared, const long long* starts, long long* out_a,
+                                            long long* out_p, long long* out_n) {
+    extern __shared__ float row[];
+    int* positives = (int*)(row + B);
+    int a = blockIdx.x, lane = threadIdx.x & 31;
+    int npos = collect_positives(labels, B, a, 1, positives, 0, 0);
+    if (npos == 0) return;
+    load_negatives(gram, sq, labels, B, a, squared, row);
+    __syncthreads();
+    for (int q = threadIdx.x >> 5; q < npos; q += blockDim.x >> 5) {
+        int p = positives[q];
+        float hi = __fadd_rn(distance(gram, sq, B, a, p, squared), margin);
+        long long at = starts[(long long)a * B + p];
+        for (int base = 0; base < B; base += 32) {
+            int n = base + lane;
+            bool hit = n < B && row[n] < hi;
+            unsigned hits = __ballot_sync(FULL_MASK, hit);
+            if (hit) {
+                long long k = at + __popc(hits & ((1u << lane) - 1));
+                out_a[k] = a;
+                out_p[k] = p;
+                out_n[k] = n;
             }
+            at += __popc(hits);
         }
     }
 }
 
-// Batch-all, pass 1: counts[a * B + p] = #negatives n with d_an < d_ap + margin, for every same-label a != p
-// (other entries untouched, 0). Grid B blocks (one per anchor), any multiple of 32 threads.
-__global__ void violation_counts(const float* __restrict__ d, const long long* __restrict__ labels, int B,
-                                 float margin, int* __restrict__ counts) {
-    const int a = blockIdx.x;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    const long long la = labels[a];
-    const float* row = d + (long long)a * B;
-    for (int base = warp * 32; base < B; base += nwarps * 32) {
-        const int p_lane = base + lane;
-        unsigned int positives = __ballot_sync(FULL_MASK, p_lane < B && p_lane != a && labels[p_lane] == la);
-        while (positives) {
-            const int p = base + __ffs(positives) - 1;
-            positives &= positives - 1;
-            const int count = count_candidates(row, labels, la, B, 0.0f, row[p] + margin, 0);
-            if (lane == 0) counts[(long long)a * B + p] = count;
+// batch_all with a cap: item i (sorted by anchor) asks for the rank[i]-th violating negative of pair
+// (anchor[i], positive[i]) in column order; out_n[i] receives it.
+extern "C" __global__ void kth_violations(const float* gram, const float* sq, const long long* labels, int B,
+                                          float margin, int squared, const long long* anchor, const long long* positive,
+                                          const long long* rank, long long items, long long* out_n) {
+    extern __shared__ float row[];
+    __shared__ long long range[2];
+    int a = blockIdx.x;
+    if (threadIdx.x < 2) {  // lower_bound of a (thread 0) and a + 1 (thread 1) in the sorted anchors
+        long long lo = 0, hi = items, key = a + threadIdx.x;
+        while (lo < hi) {
+            long long mid = (lo + hi) / 2;
+            if (anchor[mid] < key) lo = mid + 1; else hi = mid;
         }
+        range[threadIdx.x] = lo;
+    }
+    __syncthreads();
+    if (range[0] == range[1]) return;
+    load_negatives(gram, sq, labels, B, a, squared, row);
+    __syncthreads();
+    for (long long i = range[0] + (threadIdx.x >> 5); i < range[1]; i += blockDim.x >> 5) {
+        float hi = __fadd_rn(distance(gram, sq, B, a, (int)positive[i], squared), margin);
+        int n = warp_kth(row, B, -INF, hi, (int)rank[i]);
+        if ((threadIdx.x & 31) == 0) out_n[i] = n;
     }
 }
 
-// Batch-all, pass 2: pair q = (pair_a[q], pair_p[q]) owns triplets whose global ranks chosen[sel_lo[q]:sel_hi[q]]
-// (sorted) fall in [pair_start[q], pair_start[q] + its count); the candidate of rank chosen[j] - pair_start[q], in
-// index order, is written to out_neg[j]. One warp per pair: grid ceil(n_pairs * 32 / blockDim.x) blocks.
-__global__ void batch_all_write(const float* __restrict__ d, const long long* __restrict__ labels, int B,
-                                float margin, const long long* __restrict__ pair_a,
-                                const long long* __restrict__ pair_p, const long long* __restrict__ pair_start,
-                                const long long* __restrict__ sel_lo, const long long* __restrict__ sel_hi,
-                                const long long* __restrict__ chosen, long long n_pairs,
-                                long long* __restrict__ out_neg) {
-    const long long q = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    const int lane = threadIdx.x & 31;
-    if (q >= n_pairs) return;  // whole warps leave together: q is uniform within a warp
-    const int a = (int)pair_a[q];
-    const long long la = labels[a];
-    const float* row = d + (long long)a * B;
-    const float hi = row[pair_p[q]] + margin;
-    long long j = sel_lo[q];
-    const long long j_end = sel_hi[q];
-    long long seen = pair_start[q];  // global rank of the next candidate
-    for (int n0 = 0; n0 < B && j < j_end; n0 += 32) {
-        const unsigned int m = __ballot_sync(FULL_MASK, is_candidate(row, labels, la, n0 + lane, B, 0.0f, hi, 0));
-        const int c = __popc(m);
-        while (j < j_end && chosen[j] < seen + c) {
-            if (lane == 0) out_neg[j] = n0 + kth_set_bit(m, (int)(chosen[j] - seen));
-            ++j;
-        }
-        seen += c;
+// batch_hard: hardest_p[a] = farthest positive, hardest_n[a] = nearest negative (lowest index on ties), -1 if none.
+__device__ __forceinline__ void keep_better(float& v, int& i, float v2, int i2, float sign) {
+    if (sign * v2 > sign * v || (v2 == v && i2 < i)) { v = v2; i = i2; }
+}
+
+__device__ void block_best(float& v, int& i, float sign) {
+    __shared__ float vs[32];
+    __shared__ int is[32];
+    for (int offset = 16; offset; offset >>= 1)
+        keep_better(v, i, __shfl_xor_sync(FULL_MASK, v, offset), __shfl_xor_sync(FULL_MASK, i, offset), sign);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
+    __syncthreads();  // vs / is may still be read by a previous call
+    if (lane == 0) { vs[warp] = v; is[warp] = i; }
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < nwarps ? vs[lane] : -sign * INF;
+        i = lane < nwarps ? is[lane] : 0x7fffffff;
+        for (int offset = 16; offset; offset >>= 1)
+            keep_better(v, i, __shfl_xor_sync(FULL_MASK, v, offset), __shfl_xor_sync(FULL_MASK, i, offset), sign);
     }
 }
 
-// Batch-hard: for each anchor a (one warp each), out_pos[a] = its farthest positive, out_neg[a] = its nearest
-// negative, the smallest index on ties; -1 where there is none. Grid ceil(B * 32 / blockDim.x) blocks.
-__global__ void batch_hard(const float* __restrict__ d, const long long* __restrict__ labels, int B,
-                           long long* __restrict__ out_pos, long long* __restrict__ out_neg) {
-    const long long a_wide = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    const int lane = threadIdx.x & 31;
-    if (a_wide >= B) return;  // uniform within a warp
-    const int a = (int)a_wide;
-    const long long la = labels[a];
-    const float* row = d + (long long)a * B;
-    float best_p = 0.0f, best_n = 0.0f;
-    int arg_p = -1, arg_n = -1;
-    for (int n = lane; n < B; n += 32) {
-        const float dn = row[n];
-        if (labels[n] == la) {
-            if (n != a && (arg_p < 0 || dn > best_p)) { best_p = dn; arg_p = n; }
-        } else if (arg_n < 0 || dn < best_n) {
-            best_n = dn; arg_n = n;
-        }
+extern "C" __global__ void batch_hard(const float* gram, const float* sq, const long long* labels, int B,
+                                      int squared, long long* hardest_p, long long* hardest_n) {
+    int a = blockIdx.x;
+    long long label = labels[a];
+    float vp = -INF, vn = INF;
+    int ip = 0x7fffffff, in = 0x7fffffff;
+    for (int n = threadIdx.x; n < B; n += blockDim.x) {
+        if (n == a) continue;
+        float d = distance(gram, sq, B, a, n, squared);
+        if (labels[n] == label) keep_better(vp, ip, d, n, 1.0f);
+        else keep_better(vn, in, d, n, -1.0f);
     }
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        const float other_p = __shfl_down_sync(FULL_MASK, best_p, offset);
-        const int other_arg_p = __shfl_down_sync(FULL_MASK, arg_p, offset);
-        const float other_n = __shfl_down_sync(FULL_MASK, best_n, offset);
-        const int other_arg_n = __shfl_down_sync(FULL_MASK, arg_n, offset);
-        if (other_arg_p >= 0 && (arg_p < 0 || other_p > best_p || (other_p == best_p && other_arg_p < arg_p))) {
-            best_p = other_p; arg_p = other_arg_p;
-        }
-        if (other_arg_n >= 0 && (arg_n < 0 || other_n < best_n || (other_n == best_n && other_arg_n < arg_n))) {
-            best_n = other_n; arg_n = other_arg_n;
-        }
-    }
-    if (lane == 0) {
-        out_pos[a] = arg_p;
-        out_neg[a] = arg_n;
+    block_best(vp, ip, 1.0f);
+    block_best(vn, in, -1.0f);
+    if (threadIdx.x == 0) {
+        hardest_p[a] = ip == 0x7fffffff ? -1 : ip;
+        hardest_n[a] = in == 0x7fffffff ? -1 : in;
     }
 }
-
-}  // extern "C"

@@ -1,5 +1,4 @@
 """Shared pytest fixtures: paths to the real face data in ../shared/data (tests skip cleanly without it)."""
-from pathlib import Path
 
 import pytest
 

@@ -103,9 +103,9 @@ def test_add_prev_zero_pads_every_dimension_at_the_end():
 
 @pytest.fixture(scope="module")
 def dat_path():
-    from tripletloss.dlib_import.models import RESNET_FILE, dlib_model_path
+    from tripletloss.prepare.landmarks import RESNET_FILE, model_file
     try:
-        return dlib_model_path(RESNET_FILE)
+        return model_file(RESNET_FILE)
     except UserError as exc:
         pytest.skip(str(exc))
 
@@ -170,8 +170,12 @@ def _sample_images(orl_dir, celeba_dir):
 @pytest.fixture(scope="module")
 def dlib_models(dat_path):
     dlib = pytest.importorskip("dlib")
-    from tripletloss.dlib_import.landmarks import Landmarker
-    return Landmarker(), dlib.face_recognition_model_v1(str(dat_path)), dlib
+    from functools import partial
+
+    from tripletloss.prepare.align import find_landmarks
+    from tripletloss.prepare.landmarks import load_detector, load_predictor
+    landmarker = partial(find_landmarks, detector=load_detector(), predictor=load_predictor(5))
+    return landmarker, dlib.face_recognition_model_v1(str(dat_path)), dlib
 
 
 def _net_input(chips, mean):
@@ -228,3 +232,14 @@ def test_cli_reports_unreadable_dat_in_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert err.count("\n") == 1 and "not_a_model.dat: expected loss_metric_2, found 'hello'" in err
     assert not (tmp_path / "n.pt").exists()
+
+
+def test_align_template_dlib_chip_150_is_dlibs_chip(dlib_models, orl_dir, celeba_dir):
+    from tripletloss.prepare.align import align_face
+    from tripletloss.prepare.templates import get_template
+    landmarker = dlib_models[0]
+    image = _sample_images(orl_dir, celeba_dir)[-1]
+    aligned = align_face(image, landmarker.keywords["detector"], landmarker.keywords["predictor"],
+                         get_template("dlib_chip_150"), 150)
+    assert aligned.shape == (150, 150, 3)
+    np.testing.assert_array_equal(aligned, dlib_chip_150(image, landmarker(image)))

@@ -52,11 +52,18 @@ def test_include_overrides_and_variables(tmp_path):
     assert build_net(path, {"n": 5})(torch.zeros(1, 1, 8, 8))["out"].shape == (1, 5)
 
 
+def test_eltwise_zero_pads_rows_and_columns_at_the_end():
+    from tripletloss.net.layers import Eltwise
+    small, big = torch.ones(1, 1, 2, 2), torch.zeros(1, 2, 3, 3)
+    out = Eltwise(zero_pad=True)(small, big)
+    assert out.shape == (1, 2, 3, 3) and out[0, 0, :2, :2].eq(1).all() and out.sum() == 4
+
+
 def test_eltwise_pad_channels_and_concat(tmp_path):
     path = write(tmp_path, """input: {channels: 2, size: 4}
 layers:
   - {name: a, type: conv, num_output: 3, kernel_size: 1, bottom: data}
-  - {name: s, type: eltwise, pad_channels: true, bottom: [a, data]}
+  - {name: s, type: eltwise, zero_pad: true, bottom: [a, data]}
   - {name: c, type: concat, bottom: [s, data]}
 outputs: {s: s, c: c}
 """)

@@ -15,8 +15,9 @@ from tripletloss.stages.job import load_training_data
 from tripletloss.stages.triplet import TripletJob
 
 
-def run_stage(stage, data_dir, overrides, epochs):
-    args = ["--stage", stage, "--data-dir", str(data_dir), "--epochs", str(epochs)]
+def run_stage(stage, data_dir, overrides, epochs, extra=()):
+    """Run train.py's `train` in-process for one stage; return (final TrainState, run directory)."""
+    args = ["--stage", stage, "--data-dir", str(data_dir), "--epochs", str(epochs), *extra]
     for item in overrides:
         args += ["--set", item]
     state, run_dir = train.train(train.parse_args(args))

@@ -11,11 +11,11 @@ from tripletloss.errors import UserError
 
 #: Subcommand modules under tripletloss.commands, in the order `--help` lists them.
 COMMANDS = [
-    "import_dlib",
     "align",
     "check",
     "prune",
     "split",
+    "import_dlib",
     "evaluate",
     "plot_loss",
     "cluster",

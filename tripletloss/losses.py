@@ -1,5 +1,4 @@
 """Triplet loss on selected (anchor, positive, negative) index triplets."""
-import torch
 import torch.nn.functional as F
 
 

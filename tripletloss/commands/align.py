@@ -1,6 +1,7 @@
 """`tripletloss align RAW OUT`: dlib landmark alignment of a one-folder-per-identity dataset."""
 import time
 
+from tripletloss.errors import UserError
 from tripletloss.prepare.align import REPORT_NAME, AlignOptions, align_dataset
 from tripletloss.prepare.templates import TEMPLATES, get_template
 
@@ -12,7 +13,8 @@ def register(subparsers):
                                           "Existing outputs are skipped, so a stopped run can be restarted.")
     p.add_argument("raw", help="input dataset folder, one sub-folder per identity")
     p.add_argument("out", help="output folder (created); failures are listed in OUT/" + REPORT_NAME)
-    p.add_argument("--size", type=int, default=96, help="output side in pixels (default 96)")
+    p.add_argument("--size", type=int, default=None,
+                   help="output side in pixels (default: the template's, 96; dlib_chip_150 is always 150)")
     p.add_argument("--landmarks", default="innerEyesAndBottomLip", choices=sorted(TEMPLATES),
                    help="template: which landmarks are pinned where (default innerEyesAndBottomLip)")
     p.add_argument("--margin", type=int, default=0, help="extra pixels of context on each side (default 0)")
@@ -27,12 +29,16 @@ def register(subparsers):
 
 def run(args):
     """Run the alignment; print a summary; return 0 (failures are listed in the report, not fatal)."""
-    options = AlignOptions(template=get_template(args.landmarks), size=args.size, margin=args.margin,
+    template = get_template(args.landmarks)
+    size = args.size or template.default_size
+    if template.warp is not None and size != template.default_size:
+        raise UserError(f"--size {size}: template {template.name} always produces {template.default_size} px")
+    options = AlignOptions(template=template, size=size, margin=args.margin,
                            upsample=args.upsample, ext=args.ext)
     start = time.time()
     s = align_dataset(args.raw, args.out, options, workers=args.workers, random_order=args.random_order)
     done = s.total - len(s.failed)
-    print(f"{s.total} images: {s.aligned} aligned now, {s.skipped} already done, {len(s.failed)} without a face "
+    print(f"{s.total} images: {s.aligned} aligned now, {s.skipped} already done, {len(s.failed)} failed (no face or unreadable) "
           f"({100.0 * done / max(s.total, 1):.2f}% aligned) in {time.time() - start:.1f} s; "
           f"report: {args.out}/{REPORT_NAME}")
     return 0

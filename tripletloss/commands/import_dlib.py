@@ -1,7 +1,7 @@
 """`import-dlib`: turn dlib's face-recognition ResNet (.dat) into prototxt_like/dlib_resnet_v1.yaml + a checkpoint."""
 from tripletloss import ROOT
 from tripletloss.dlib_import.export import import_dlib
-from tripletloss.dlib_import.models import RESNET_FILE, dlib_model_path
+from tripletloss.prepare.landmarks import RESNET_FILE, model_file
 
 
 def register(subparsers):
@@ -17,7 +17,7 @@ def register(subparsers):
 
 def run(args):
     """Import the network; print what was written. Returns exit code 0."""
-    dat = args.dat or dlib_model_path(RESNET_FILE)
+    dat = args.dat or model_file(RESNET_FILE)
     summary = import_dlib(dat, args.yaml, args.out)
     print(f"read {dat}\nwrote {args.yaml} ({summary['layers']} layers) and {args.out} "
           f"({summary['parameters']:,} parameters); YAML net vs dlib layer walk: max abs diff "

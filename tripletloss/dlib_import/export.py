@@ -20,8 +20,7 @@ YAML_HEADER = """\
 # `python -m tripletloss import-dlib`, which also writes the weights (models/dlib_resnet_v1.pt, not committed).
 # Input: dlib's 150x150 RGB face chip (template dlib_chip_150), x = (pixel - mean) / 256 with the per-channel
 # mean in the checkpoint's preprocess. dlib's batch-norm is folded into `affine` layers. dlib's add_prev
-# zero-pads the smaller input in channels *and* rows/columns (bottom/right); the rows/columns part is done by the
-# frozen depthwise `zeropad` convs (a single 1 at kernel [1, 1]), so the eltwise only pads channels.
+# zero-pads the smaller input in channels and rows/columns (bottom/right): eltwise with zero_pad: true.
 """
 
 

@@ -6,7 +6,6 @@ Tag and skip wrappers write only a version, so the topology (which tag an add_pr
 the type, mirrored here as ANET_TYPE; the layer kinds and every number (filters, kernels, strides, pads, weights,
 the input's mean pixel) are read from the file and checked against it.
 """
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -229,24 +228,6 @@ class _Walk:
         for key, value in params.items():
             self.params[f"{head['name']}.{key}"] = value
 
-    def zero_pad(self, top, shape, size):
-        """Make blob `top` (of `shape`) current, zero-padded at the bottom/right to size x size as dlib's add_prev
-        does; return the name of the padded blob.
-
-        Expressed as frozen depthwise 2x2 convs with pad 1 whose only weight (at [1, 1]) is 1: each grows the map
-        by one row and column and copies the values exactly.
-        """
-        self.top, self.shape = top, shape
-        channels, height, _ = shape
-        while height < size:
-            weight = np.zeros((channels, 1, 2, 2), np.float32)
-            weight[:, 0, 1, 1] = 1
-            height += 1
-            self.add({"name": self.name("zeropad"), "type": "conv", "num_output": channels, "kernel_size": 2,
-                      "pad": 1, "group": channels, "bias": False, "lr_mult": 0, "decay_mult": 0},
-                     (channels, height, height), weight=weight)
-        return self.top
-
 
 def _out_size(size, window, stride, pad):
     """Spatial output size of a conv / pool window (floor mode, as in dlib and torch)."""
@@ -273,8 +254,7 @@ def _walk_layer(walk, layer):
     elif kind == "add_prev":
         tag_top, tag_shape = walk.tags[layer["id"]]
         size = max(size, tag_shape[-1])
-        bottoms = [walk.zero_pad(walk.top, walk.shape, size), walk.zero_pad(tag_top, tag_shape, size)]
-        walk.add({"name": walk.name("add"), "type": "eltwise", "bottom": bottoms, "pad_channels": True},
+        walk.add({"name": walk.name("add"), "type": "eltwise", "bottom": [walk.top, tag_top], "zero_pad": True},
                  (max(channels, tag_shape[0]), size, size))
     elif kind == "fc":
         out = layer["weight"].shape[0]

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm import tqdm
 
-from tripletloss.engine import rng
-from tripletloss.engine.checkpoint import FORMAT, prune_checkpoints, save_atomic
+from tripletloss.engine import distributed, rng
+from tripletloss.engine.checkpoint import prune_checkpoints, save_atomic
 from tripletloss.engine.metrics_log import MetricsLog
 from tripletloss.engine.schedule import lr_factor
 from tripletloss.errors import UserError
@@ -72,6 +72,7 @@ class TrainLoop:
         if phase != self.phase:
             self.phase = phase
             self.job.apply_phase(phase)
+            self.job.model = distributed.wrap(self.job.net, self.device)  # DDP registers the trainable params
             groups = self.job.net.param_groups(self.job.base_lr, self.settings["weight_decay"])
             if self.settings["optimizer"] == "sgd":
                 self.optimizer = torch.optim.SGD(groups, momentum=self.settings["momentum"])
@@ -83,15 +84,20 @@ class TrainLoop:
         self.state = TrainState(**ckpt["state"])
         self._set_phase(self.state.epoch)
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        rng.restore(ckpt["rng"])
+        rng.restore(distributed.own_rng_state(ckpt))
 
     def checkpoint(self, name=None):
-        """Write a resumable checkpoint (step-N.pt, or `name`) and prune old ones; return its path."""
+        """Write a resumable checkpoint (step-N.pt, or `name`) and prune old ones; return its path.
+
+        Every rank must call it (each rank's RNG state is collected); rank 0 writes and returns the path.
+        """
+        rng_ranks = distributed.gather_to_main(rng.capture())
         if not self.is_main:
             return None
         path = self.run_dir / (name or f"step-{self.state.step}.pt")
         save_atomic(dict(self.job.model_record(), optimizer=self.optimizer.state_dict(),
-                         state=asdict(self.state), rng=rng.capture(), config=dict(self.settings)), path)
+                         state=asdict(self.state), rng=rng_ranks[0], rng_ranks=rng_ranks,
+                         config=dict(self.settings)), path)
         if name is None:
             prune_checkpoints(self.run_dir, self.settings["keep_checkpoints"])
         return path
@@ -111,8 +117,8 @@ class TrainLoop:
     def _run_epoch(self, flag):
         st, job = self.state, self.job
         job.source.set_epoch(st.epoch, st.batch)
-        bar = tqdm(job.source, total=len(job.source), initial=0, disable=not self.is_main, dynamic_ncols=True,
-                   desc=f"{job.stage} epoch {st.epoch + 1}/{self.epochs}")
+        bar = tqdm(job.source, total=job.steps_per_epoch, initial=st.batch, disable=not self.is_main,
+                   dynamic_ncols=True, desc=f"{job.stage} epoch {st.epoch + 1}/{self.epochs}")
         job.net.train()
         for inputs, labels, bad in bar:
             self._note_bad_files(bad)
@@ -126,12 +132,13 @@ class TrainLoop:
             every = self.settings["checkpoint_every_steps"]
             if every and st.step % every == 0:
                 self.checkpoint()
-            if flag.signum is not None:
+            signum = distributed.agreed_signal(flag.signum)  # all ranks stop at the same step
+            if signum is not None:
                 path = self.checkpoint()
                 bar.close()
-                raise Interrupted(f"stopped by {signal.Signals(flag.signum).name} at epoch {st.epoch + 1}, "
+                raise Interrupted(f"stopped by {signal.Signals(signum).name} at epoch {st.epoch + 1}, "
                                   f"step {st.step}; checkpoint {path}; continue with: python train.py --stage "
-                                  f"{job.stage} --resume {self.run_dir}", flag.signum)
+                                  f"{job.stage} --resume {self.run_dir}", signum)
 
     def _lr(self):
         """The base learning rate scaled by the schedule at the current step."""
@@ -144,9 +151,10 @@ class TrainLoop:
             group["lr"] = lr * group["lr_mult"]
         self.optimizer.zero_grad(set_to_none=True)
         loss, stats = self.job.objective(inputs, labels, st.step)
-        if torch.isfinite(loss):
+        finite = distributed.all_finite(loss)  # under DDP every rank joins the backward and skips alike
+        if finite or distributed.is_active():
             loss.backward()
-        if not torch.isfinite(loss) or not self._grads_finite():
+        if not finite or not self._grads_finite():
             return self._skip(stats)
         if self.settings["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(self.job.net.parameters(), self.settings["grad_clip"])
@@ -179,7 +187,7 @@ class TrainLoop:
 
     def _end_epoch(self):
         st = self.state
-        metrics = self.job.evaluate(st.epoch) if self.is_main else None
+        metrics = distributed.broadcast_object(self.job.evaluate(st.epoch) if self.is_main else None)
         st.epoch += 1
         st.batch = 0
         if metrics:

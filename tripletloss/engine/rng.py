@@ -1,4 +1,4 @@
-"""Capturing and restoring every random number generator (python, numpy, torch CPU and CUDA) for exact resume.
+"""Capturing and restoring every random number generator (python, numpy, torch CPU and the current CUDA device).
 
 States are stored as tensors and plain Python values so checkpoints load with weights_only=True.
 """
@@ -23,7 +23,7 @@ def capture():
                                                                pos, has_gauss, cached],
              "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state()  # the current device only: no context on other GPUs
     return state
 
 
@@ -35,4 +35,4 @@ def restore(state):
     np.random.set_state((name, np_keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state(state["cuda"])

@@ -1,8 +1,9 @@
-"""CUDA mining backend: the kernels of kernels/mining.cu, compiled by CuPy (NVRTC) and run on torch tensors.
+"""Miners as hand-written CUDA kernels (kernels/mining.cu) launched through CuPy on torch tensors.
 
-Tensors reach the kernels through DLPack (zero copy) and kernels run on torch's current CUDA stream. Results
-match the torch backend's rules; a random choice takes the candidate of the same counter-based rank, counted in
-index order rather than distance order, so the two backends draw from the same sets but not the same members.
+Tensors cross to CuPy through DLPack (zero copy; outputs are allocated by torch and filled in place) and the
+kernels run on torch's current CUDA stream. The Gram matrix comes from torch's matmul; distances and selection are
+fused in the kernels. Random picks use a counter-based hash of (seed, a * B + p), so a seed reproduces the same
+triplets on the same device.
 """
 import functools
 
@@ -10,109 +11,123 @@ import numpy as np
 import torch
 
 from tripletloss import ROOT
-from tripletloss.mining.rng import draw_seed, sample_without_replacement
+from tripletloss.errors import UserError
+from tripletloss.mining.sampling import local_generator, sample_sorted
 
-KERNEL_FILE = ROOT / "kernels" / "mining.cu"
-KERNELS = ("pairwise_sqdist", "one_per_pair", "violation_counts", "batch_all_write", "batch_hard")
+KERNEL_SOURCE = ROOT / "kernels" / "mining.cu"
 THREADS = 256
 
 
 @functools.lru_cache(maxsize=None)
-def _kernels(device_index):
-    """Compile kernels/mining.cu for one device (cached) and return {name: cupy.RawKernel}."""
-    import cupy
+def probe():
+    """Return (True, "") when CuPy imports and can run a kernel on a CUDA GPU, else (False, reason). Cached.
 
-    with cupy.cuda.Device(device_index):
-        module = cupy.RawModule(code=KERNEL_FILE.read_text(), options=("--std=c++14",))
-        return {name: module.get_function(name) for name in KERNELS}
-
-
-def unavailable_reason(embeddings):
-    """Return why the CUDA backend cannot mine these embeddings (one line), or None when it can."""
-    if not embeddings.is_cuda:
-        return "the embeddings are not on a CUDA device"
+    `cupy-cuda12x` imports fine on a machine without a GPU (or with too old a driver) and only fails on the first
+    launch, so this launches a tiny CuPy kernel once.
+    """
+    if not torch.cuda.is_available():
+        return False, "torch sees no CUDA device"
     try:
-        _kernels(embeddings.device.index)
-    except ImportError:
-        return "CuPy is not installed (pip install cupy-cuda12x, or the project's [cuda] extra)"
-    except Exception as exc:  # NVRTC / driver failures come in many exception types
-        return f"CuPy could not compile {KERNEL_FILE}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-    return None
+        import cupy
+
+        int(cupy.arange(3).sum())
+    except Exception as exc:  # ImportError, CUDARuntimeError, CompileException...: any means "not usable"
+        return False, f"CuPy is not usable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    return True, ""
 
 
-def _launch(device, name, grid, block, *args):
-    """Run kernel `name` on torch's current stream of `device`; torch tensors in args go through DLPack."""
+def require(device):
+    """Raise UserError (one line) unless the CUDA backend can run on `device`."""
+    ok, reason = probe()
+    if not ok:
+        raise UserError(f"mining backend 'cuda' is unavailable: {reason}; use backend='torch' or 'auto'")
+    if device.type != "cuda":
+        raise UserError(f"mining backend 'cuda' needs embeddings on a CUDA device, got {device}")
+
+
+@functools.lru_cache(maxsize=None)
+def _module():
+    """The compiled kernels/mining.cu (compiled once per process, per device on first use)."""
     import cupy
 
-    stream = cupy.cuda.ExternalStream(torch.cuda.current_stream(device).cuda_stream, device.index)
-    with cupy.cuda.Device(device.index), stream:
-        converted = [cupy.from_dlpack(a) if isinstance(a, torch.Tensor) else a for a in args]
-        _kernels(device.index)[name](grid, block, tuple(converted))
+    return cupy.RawModule(code=KERNEL_SOURCE.read_text(), options=("--std=c++14",))
 
 
-def pairwise_distances(x, squared=True):
-    """Return the (B, B) float32 distance matrix of x (B, D) computed by the pairwise_sqdist kernel."""
-    x = x.detach().float().contiguous()
-    b, dim = x.shape
-    d = torch.empty((b, b), dtype=torch.float32, device=x.device)
-    tiles = (b + 15) // 16
-    _launch(x.device, "pairwise_sqdist", (tiles, tiles), (16, 16), x, np.int32(b), np.int32(dim),
-            np.int32(bool(squared)), d)
-    return d
+def _launch(name, device, rows, shared_bytes, *args):
+    """Launch kernel `name` with one block per anchor row on torch's current stream; tensors go through DLPack."""
+    import cupy
+
+    if rows == 0:
+        return
+    with cupy.cuda.Device(device.index), cupy.cuda.ExternalStream(torch.cuda.current_stream(device).cuda_stream):
+        kernel = _module().get_function(name)
+        if shared_bytes > 48 * 1024:  # above the default limit: opt in, up to what the GPU allows
+            limit = cupy.cuda.runtime.deviceGetAttribute(
+                cupy.cuda.runtime.cudaDevAttrMaxSharedMemoryPerBlockOptin, device.index)
+            if shared_bytes + 1024 > limit:
+                raise UserError(f"a batch of {rows} embeddings is too large for the cuda mining backend "
+                                f"({shared_bytes} bytes of shared memory per block, this GPU allows {limit}); "
+                                "use backend='torch'")
+            kernel.max_dynamic_shared_size_bytes = shared_bytes
+        cargs = tuple(cupy.from_dlpack(a) if isinstance(a, torch.Tensor) else a for a in args)
+        kernel((rows,), (THREADS,), cargs, shared_mem=shared_bytes)
 
 
-def _one_per_pair(d, labels, margin, lower_bound, generator):
-    """Semihard / violating on the GPU: kernel picks per pair, then row-major compaction."""
-    b = len(labels)
-    out = torch.full((b, b), -1, dtype=torch.int64, device=d.device)
-    _launch(d.device, "one_per_pair", (b,), (THREADS,), d, labels, np.int32(b), np.float32(margin),
-            np.int32(lower_bound), np.uint32(draw_seed(generator)), out)
-    a, p = (out >= 0).nonzero(as_tuple=True)
-    return a, p, out[a, p]
+def _prepare(x, labels):
+    """(gram, its diagonal, labels, B, device): the kernels' inputs, contiguous."""
+    x = x.float().contiguous()
+    gram = (x @ x.T).contiguous()
+    return gram, gram.diagonal().contiguous(), labels.contiguous(), x.shape[0], x.device
 
 
-def _batch_all(d, labels, margin, generator, max_triplets):
-    """Batch-all on the GPU: per-pair counts, global ranks (all, or a random sample), then per-pair writes."""
-    b = len(labels)
-    counts = torch.zeros((b, b), dtype=torch.int32, device=d.device)
-    _launch(d.device, "violation_counts", (b,), (THREADS,), d, labels, np.int32(b), np.float32(margin), counts)
-    a, p = (counts > 0).nonzero(as_tuple=True)
-    count = counts[a, p].to(torch.int64)
-    ends = count.cumsum(0)
-    total = int(ends[-1]) if len(ends) else 0
-    if max_triplets is not None and total > max_triplets:
-        chosen = sample_without_replacement(total, max_triplets, generator, d.device)
-    else:
-        chosen = torch.arange(total, device=d.device)
-    starts = ends - count
-    sel_lo = torch.searchsorted(chosen, starts)
-    sel_hi = torch.searchsorted(chosen, ends)
-    out = torch.empty(len(chosen), dtype=torch.int64, device=d.device)
-    if len(a):
-        blocks = (len(a) * 32 + THREADS - 1) // THREADS
-        _launch(d.device, "batch_all_write", (blocks,), (THREADS,), d, labels, np.int32(b), np.float32(margin),
-                a.contiguous(), p.contiguous(), starts, sel_lo, sel_hi, chosen, np.int64(len(a)), out)
-    pair = torch.searchsorted(ends, chosen, right=True)
-    return a[pair], p[pair], out
+def _one_negative_per_pair(x, labels, margin, seed, squared, semihard):
+    """semihard / violating: the pair_negatives kernel fills a (B, B) choice matrix (-1: no pair or no candidate)."""
+    gram, sq, labels, B, device = _prepare(x, labels)
+    choice = torch.empty((B, B), dtype=torch.int32, device=device)
+    _launch("pair_negatives", device, B, 8 * B, gram, sq, labels, np.int32(B), np.float32(margin), np.int32(semihard),
+            np.int32(squared), np.uint64(seed), choice)
+    a, p = (choice >= 0).nonzero(as_tuple=True)
+    return a, p, choice[a, p].long()
 
 
-def _batch_hard(d, labels):
-    """Batch-hard on the GPU: one warp per anchor, then keep anchors with both a positive and a negative."""
-    b = len(labels)
-    pos = torch.empty(b, dtype=torch.int64, device=d.device)
-    neg = torch.empty(b, dtype=torch.int64, device=d.device)
-    _launch(d.device, "batch_hard", ((b * 32 + THREADS - 1) // THREADS,), (THREADS,), d, labels, np.int32(b),
-            pos, neg)
-    a = ((pos >= 0) & (neg >= 0)).nonzero(as_tuple=True)[0]
-    return a, pos[a], neg[a]
+def semihard(x, labels, margin, seed, squared):
+    """FaceNet semi-hard: pairs a < p, negative uniform among n with d_ap < d_an < d_ap + margin."""
+    return _one_negative_per_pair(x, labels, margin, seed, squared, semihard=True)
 
 
-def select(embeddings, labels, strategy, margin, generator=None, squared=True, max_triplets=None):
-    """Return (anchor, positive, negative) int64 CUDA tensors for `strategy`; see mining.select_triplets."""
-    d = pairwise_distances(embeddings, squared=squared)
-    labels = labels.contiguous()
-    if strategy in ("semihard", "violating"):
-        return _one_per_pair(d, labels, margin, int(strategy == "semihard"), generator)
-    if strategy == "batch_all":
-        return _batch_all(d, labels, margin, generator, max_triplets)
-    return _batch_hard(d, labels)
+def violating(x, labels, margin, seed, squared):
+    """Margin-violating: pairs a < p, negative uniform among n with d_an < d_ap + margin."""
+    return _one_negative_per_pair(x, labels, margin, seed, squared, semihard=False)
+
+
+def batch_hard(x, labels, margin, seed, squared):
+    """Batch-hard: each anchor with a positive and a negative, its farthest positive and nearest negative."""
+    gram, sq, labels, B, device = _prepare(x, labels)
+    hardest = torch.empty((2, B), dtype=torch.long, device=device)
+    _launch("batch_hard", device, B, 0, gram, sq, labels, np.int32(B), np.int32(squared), hardest[0], hardest[1])
+    a = ((hardest[0] >= 0) & (hardest[1] >= 0)).nonzero(as_tuple=True)[0]
+    return a, hardest[0, a], hardest[1, a]
+
+
+def batch_all(x, labels, margin, seed, squared, max_triplets=None):
+    """Batch-all: every (a, p, n), a != p ordered, with d_an < d_ap + margin; at most `max_triplets`, uniformly.
+
+    Triplets come grouped by (a, p) in row-major order; within a pair, negatives by increasing column.
+    """
+    gram, sq, labels, B, device = _prepare(x, labels)
+    common = (gram, sq, labels, np.int32(B), np.float32(margin), np.int32(squared))
+    counts = torch.empty((B, B), dtype=torch.int32, device=device)
+    _launch("count_violations", device, B, 8 * B, *common, counts)
+    ends = counts.view(-1).cumsum(0)
+    total = int(ends[-1]) if B else 0
+    if max_triplets is None or total <= max_triplets:
+        out = torch.empty((3, total), dtype=torch.long, device=device)
+        _launch("write_violations", device, B if total else 0, 8 * B, *common, ends - counts.view(-1), *out)
+        return out[0], out[1], out[2]
+    flat = sample_sorted(total, max_triplets, local_generator(seed, device), device)
+    pair = torch.searchsorted(ends, flat, right=True)
+    rank = flat - (ends - counts.view(-1))[pair]
+    a, p = pair // B, pair % B
+    n = torch.empty_like(flat)
+    _launch("kth_violations", device, B, 4 * B, *common, a, p, rank, np.int64(flat.numel()), n)
+    return a, p, n

@@ -1,21 +1,35 @@
-"""Pairwise euclidean distances between embeddings, safe for selection and for backpropagation."""
+"""Pairwise euclidean distances from the Gram matrix: exact zeros on the diagonal, never negative, safe gradients."""
 import torch
 
 
-def pairwise_distances(x, squared=True):
-    """Return the (B, B) matrix of (squared, by default) euclidean distances between the rows of x (B, D).
+def gram_to_squared(gram, zero_diagonal=True):
+    """Squared distances (sq_i + sq_j) - 2 g_ij from a (B, B) Gram matrix, clamped at 0; diagonal set to exactly 0
+    unless `zero_diagonal=False` (it is then 0 or a rounding error above it).
 
-    Exact zeros on the diagonal, never negative, no NaN (also in the gradient of the non-squared form).
-    Float16/bfloat16 inputs are computed in float32.
+    The CUDA kernels (kernels/mining.cu, `distance`) evaluate the same expression in the same order, so both
+    backends see bit-identical distances when they share the Gram matrix.
+    """
+    sq = gram.diagonal()
+    d2 = torch.sub(sq.unsqueeze(1) + sq.unsqueeze(0), gram, alpha=2).clamp_min(0)
+    if not zero_diagonal:
+        return d2
+    eye = torch.eye(gram.shape[0], dtype=torch.bool, device=gram.device)
+    return d2.masked_fill(eye, 0)
+
+
+def safe_sqrt(d2):
+    """Elementwise sqrt of non-negative `d2` whose gradient is 0 (not inf/NaN) where d2 == 0."""
+    zero = d2 == 0
+    return torch.sqrt(d2.masked_fill(zero, 1)).masked_fill(zero, 0)
+
+
+def pairwise_distances(x, squared=True):
+    """Euclidean distances between the rows of `x` (B, D); returns a (B, B) tensor of x's dtype.
+
+    Squared distances when `squared` (the default), plain euclidean otherwise. The diagonal is exactly 0, no entry
+    is negative or NaN, and the result is differentiable with finite gradients even for duplicate rows.
     """
     if x.dim() != 2:
-        raise ValueError(f"embeddings must be 2-D (B, D), got shape {tuple(x.shape)}")
-    if x.dtype in (torch.float16, torch.bfloat16):
-        x = x.float()
-    sq = (x * x).sum(dim=1)
-    d = (sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)).clamp_min(0.0)
-    d = d * (1.0 - torch.eye(len(x), dtype=d.dtype, device=d.device))
-    if squared:
-        return d
-    zero = d == 0
-    return torch.sqrt(d + zero.to(d.dtype)) * (~zero).to(d.dtype)
+        raise ValueError(f"pairwise_distances expects a (B, D) tensor, got shape {tuple(x.shape)}")
+    d2 = gram_to_squared(x @ x.T)
+    return d2 if squared else safe_sqrt(d2)

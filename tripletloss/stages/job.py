@@ -53,6 +53,7 @@ class Job:
     def __init__(self, net, settings, preprocess, classes, variables, device):
         self.net, self.settings, self.preprocess = net.to(device), settings, preprocess
         self.classes, self.variables, self.device = classes, variables, device
+        self.model = self.net  # what runs the forward pass: the net, or its DDP wrapper (engine.distributed.wrap)
         self.spec_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
         self.base_lr = settings[f"{self.stage}_lr"]
 

@@ -52,6 +52,6 @@ class SoftmaxJob(Job):
 
     def objective(self, images, labels, step):
         """Label-smoothed cross-entropy of fc9's logits; stats: batch accuracy."""
-        logits = self.net(images, ["logits"])["logits"]
+        logits = self.model(images, ["logits"])["logits"]
         loss = F.cross_entropy(logits, labels, label_smoothing=self.settings["softmax_label_smoothing"])
         return loss, {"accuracy": (logits.argmax(1) == labels).float().mean().item()}

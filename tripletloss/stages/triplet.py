@@ -8,6 +8,7 @@ import torch
 from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import PKBatches
 from tripletloss.data.transforms import inherit_preprocess
+from tripletloss.engine.distributed import gather_batch
 from tripletloss.engine.run_dir import final_model
 from tripletloss.inference import compute_outputs
 from tripletloss.losses import triplet_loss
@@ -57,9 +58,10 @@ class TripletJob(Job):
         return None
 
     def objective(self, inputs, labels, step):
-        """Triplet loss over the triplets mined in this batch; stats: active fraction, mean d_ap and d_an."""
+        """Triplet loss over the triplets mined in this (global) batch; stats: active fraction, mean d_ap and d_an."""
         s = self.settings
-        emb = self.net(inputs, ["embedding"])["embedding"]
+        emb = self.model(inputs, ["embedding"])["embedding"]
+        emb, labels = gather_batch(emb, labels)  # mine over every rank's part of the global batch
         gen = step_generator(s["seed"], step, emb.device)
         a, p, n = select_triplets(emb.detach(), labels, s["selection"], margin=s["margin"],
                                   backend=s["mining_backend"], generator=gen)

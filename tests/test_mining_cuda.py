@@ -1,0 +1,104 @@
+"""CUDA backend (CuPy kernels) against the torch backend on the same GPU; skipped without a working GPU + CuPy."""
+import pytest
+import scipy.stats
+import torch
+
+from tripletloss.mining import cuda_backend, select_triplets
+
+pytestmark = pytest.mark.skipif(not cuda_backend.probe()[0], reason="needs a CUDA GPU and a working CuPy")
+
+
+def _batch(B, dim, identities, seed, integer=False):
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, identities, (B,), generator=gen)
+    if integer:  # small-integer coordinates: exact distances, many ties on the rule's boundaries
+        x = torch.randint(-2, 3, (B, dim), generator=gen).float()
+    else:
+        x = torch.nn.functional.normalize(torch.randn(B, dim, generator=gen), dim=1)
+    return x.cuda(), labels.cuda()
+
+
+def _run(x, labels, strategy, backend, seed=0, **kw):
+    out = select_triplets(x, labels, strategy, backend=backend, generator=torch.Generator().manual_seed(seed), **kw)
+    assert all(t.device == x.device and t.dtype == torch.long for t in out)
+    return [t.tolist() for t in out]
+
+
+def _distances(x, squared):
+    """The distance matrix both backends use: the same Gram matrix and the same float32 expression."""
+    from tripletloss.mining.torch_backend import _distances
+
+    return _distances(x.float(), squared).cpu()
+
+
+CASES = [(64, 8, 8, False), (300, 16, 30, False), (1800, 128, 45, False), (200, 3, 10, True), (50, 4, 1, False),
+         (97, 8, 200, False)]
+
+
+@pytest.mark.parametrize("B,dim,identities,integer", CASES)
+@pytest.mark.parametrize("strategy", ["semihard", "violating"])
+@pytest.mark.parametrize("squared", [True, False])
+def test_pair_strategies_same_pairs_and_valid_negatives(B, dim, identities, integer, strategy, squared):
+    x, labels = _batch(B, dim, identities, seed=B, integer=integer)
+    margin = 2.0 if integer else 0.2
+    ca, cp, cn = _run(x, labels, strategy, "cuda", margin=margin, squared=squared)
+    ta, tp, _ = _run(x, labels, strategy, "torch", margin=margin, squared=squared)
+    assert list(zip(ca, cp)) == list(zip(ta, tp))  # the same pairs, same row-major order
+    d, lab = _distances(x, squared), labels.tolist()
+    hi = d[ca, cp] + margin
+    dn = d[ca, cn]
+    assert torch.all(dn < hi)
+    if strategy == "semihard":
+        assert torch.all(dn > d[ca, cp])
+    assert all(lab[a] == lab[p] and lab[a] != lab[n] and a < p for a, p, n in zip(ca, cp, cn))
+
+
+@pytest.mark.parametrize("B,dim,identities,integer", CASES)
+@pytest.mark.parametrize("squared", [True, False])
+def test_batch_hard_matches_torch(B, dim, identities, integer, squared):
+    x, labels = _batch(B, dim, identities, seed=B + 1, integer=integer)
+    assert _run(x, labels, "batch_hard", "cuda", squared=squared) == _run(x, labels, "batch_hard", "torch",
+                                                                          squared=squared)
+
+
+@pytest.mark.parametrize("B,dim,identities,integer", CASES[:2] + CASES[3:])
+def test_batch_all_same_set_as_torch(B, dim, identities, integer):
+    x, labels = _batch(B, dim, identities, seed=B + 2, integer=integer)
+    margin = 2.0 if integer else 0.2
+    cuda = list(zip(*_run(x, labels, "batch_all", "cuda", margin=margin)))
+    torch_ = list(zip(*_run(x, labels, "batch_all", "torch", margin=margin)))
+    assert sorted(cuda) == sorted(torch_) and len(set(cuda)) == len(cuda)
+    assert [t[:2] for t in cuda] == sorted(t[:2] for t in cuda)
+    capped = list(zip(*_run(x, labels, "batch_all", "cuda", margin=margin, max_triplets=len(cuda) // 3)))
+    assert len(capped) == len(cuda) // 3 and set(capped) <= set(cuda) and len(set(capped)) == len(capped)
+
+
+@pytest.mark.parametrize("strategy", ["semihard", "violating", "batch_hard", "batch_all"])
+def test_cuda_same_seed_same_triplets(strategy):
+    x, labels = _batch(500, 32, 20, seed=3)
+    first = _run(x, labels, strategy, "cuda", seed=7, max_triplets=20000)
+    assert first == _run(x, labels, strategy, "cuda", seed=7, max_triplets=20000)
+    if strategy != "batch_hard":
+        assert first != _run(x, labels, strategy, "cuda", seed=8, max_triplets=20000)
+
+
+def test_cuda_random_choice_is_uniform():
+    """Pair (0, 1) has d_ap = 1 and exactly five semi-hard negatives (2..6); 7..9 are outside (1, 1.5)."""
+    pos = [0.0, 1.0, 1.05, 1.1, 1.15, -1.08, -1.2, 0.5, 1.3, -2.0]
+    x = torch.tensor(pos).unsqueeze(1).cuda()
+    labels = torch.tensor([0, 0] + list(range(1, 9))).cuda()
+    counts = dict.fromkeys(range(2, 7), 0)
+    for s in range(2000):
+        a, p, n = _run(x, labels, "semihard", "cuda", seed=s, margin=0.5)
+        assert (a, p) == ([0], [1])
+        counts[n[0]] += 1
+    assert scipy.stats.chisquare(list(counts.values())).pvalue > 1e-3
+
+
+def test_cuda_runs_on_torch_current_stream():
+    x, labels = _batch(400, 16, 20, seed=4)
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        y = x * 1.0  # produced on the side stream: the kernels must see it
+        out = _run(y, labels, "semihard", "cuda", seed=1)
+    assert out == _run(x, labels, "semihard", "cuda", seed=1)
