@@ -88,25 +88,28 @@ def test_best_accuracy_threshold_cuts_between_distinct_distances():
     assert protocol.best_accuracy_threshold(np.full(3, 0.5), np.array([True, False, False])) == 0.5
 
 
-def test_far_threshold_interpolates_between_steps():
+def test_far_threshold_accepts_ceil_target_times_different_pairs():
     diff = np.arange(1, 11) / 10.0                               # ten different pairs at 0.1 .. 1.0
     dist = np.concatenate([[0.05], diff])
     issame = np.array([True] + [False] * 10)
-    assert protocol.far_threshold(dist, issame, 0.15) == pytest.approx(0.25)
-    assert protocol.far_threshold(dist, issame, 0.0) == pytest.approx(0.1)
-    assert 1.0 < protocol.far_threshold(dist, issame, 1.0) < 1.0 + 1e-12
+    for target, accepted in ((0.15, 2), (0.1, 1), (0.001, 1), (0.0, 0), (1.0, 10)):
+        t = protocol.far_threshold(dist, issame, target)
+        assert np.sum(diff < t) == accepted and (accepted == 0 or t - diff[accepted - 1] < 1e-12), target
+    assert protocol.far_threshold(dist, issame, 0.0) == 0.1
+    assert protocol.far_threshold(np.array([0.3]), np.array([True]), 0.1) == 0.0
 
 
 def test_val_and_far_on_a_hand_case():
     fold_a = ([0.05, 0.3], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
-    fold_b = ([0.2, 0.3], [0.24, 0.26, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
+    fold_b = ([0.15, 0.18], [0.24, 0.26, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
     emb1, emb2, issame, folds = layout(fold_a, fold_b)
     m, _ = protocol.evaluate_folds(emb1, emb2, issame, folds, far_target=0.15)
-    # Test on A, threshold from B: 0.26 + 0.5 * (0.5 - 0.26) = 0.38 -> VAL 2/2, FAR 3/10.
-    # Test on B, threshold from A: 0.25 -> VAL 1/2, FAR 1/10.
+    # FAR 0.15 of ten different pairs: accept the two closest, threshold just above the 2nd smallest distance.
+    # Test on A, threshold from B (just above 0.26): VAL 1/2 (0.05 in, 0.3 out), FAR 2/10 (0.1, 0.2).
+    # Test on B, threshold from A (just above 0.2): VAL 2/2, FAR 0/10.
     assert m["val"] == pytest.approx(0.75)
     assert m["val_std"] == pytest.approx(0.25)
-    assert m["far"] == pytest.approx(0.2)
+    assert m["far"] == pytest.approx(0.1)
 
 
 def test_equal_error_rate_on_a_hand_case():
