@@ -58,7 +58,7 @@ class _SignalFlag:
 
 
 class TrainLoop:
-    """Runs `job` for `epochs` epochs in `run_dir`, resuming from `resume` (a checkpoint dict) when given."""
+    """Runs `job` for `epochs` epochs in `run_dir`; `resume_from(checkpoint)` first to continue a run."""
 
     def __init__(self, job, settings, run_dir, epochs, device, is_main=True):
         self.job, self.settings, self.run_dir = job, settings, run_dir
