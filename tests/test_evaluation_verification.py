@@ -34,7 +34,7 @@ def tiny_dataset(tmp_path):
 
 def test_fold_layout_and_paths_follow_the_pairs_file(tiny_dataset):
     root, pairs = tiny_dataset
-    paths1, paths2, issame, folds = resolve_pairs(root, pairs)
+    paths1, paths2, issame, folds, skipped = resolve_pairs(root, pairs)
     assert list(folds) == [0, 0, 0, 0, 1, 1, 1, 1]
     assert list(issame) == [True, True, False, False] * 2
     assert paths1[1] == root / "b" / "b_0001.png" and paths2[1] == root / "b" / "b_0003.png"
@@ -60,8 +60,10 @@ def test_embeddings_that_ignore_identity_score_at_chance(tiny_dataset):
 def test_missing_image_names_the_pairs_line_and_path(tiny_dataset):
     root, pairs = tiny_dataset
     pairs.write_text(PAIRS.replace("d\t2\t3", "d\t2\t7"))
-    with pytest.raises(UserError, match=r"pairs.txt line 7: .*[/\\]d .*image 7"):
+    with pytest.raises(UserError, match=r"pairs.txt line 7: .*[/\\]d has no image d_0007"):
         resolve_pairs(root, pairs)
+    paths1, _, _, _, skipped = resolve_pairs(root, pairs, skip_missing=True)
+    assert skipped == 1 and len(paths1) == 7
     pairs.write_text(PAIRS.replace("c\t3\td\t2", "c\t3\tzed\t2"))
     with pytest.raises(UserError, match=r"pairs.txt line 9: no identity folder .*zed"):
         resolve_pairs(root, pairs)
@@ -70,7 +72,7 @@ def test_missing_image_names_the_pairs_line_and_path(tiny_dataset):
 
 
 def test_celeba_validation_pairs_resolve(celeba_dir):
-    paths1, paths2, issame, folds = resolve_pairs(celeba_dir, celeba_dir / "splits" / "pairs_val.txt")
+    paths1, paths2, issame, folds, _ = resolve_pairs(celeba_dir, celeba_dir / "splits" / "pairs_val.txt")
     assert len(paths1) == 2000 and issame.sum() == 1000
     assert np.bincount(folds).tolist() == [200] * 10
     assert all(p.is_file() for p in paths1 + paths2)

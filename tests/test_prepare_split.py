@@ -126,5 +126,15 @@ def test_shared_pairs_val_parses_and_maps_to_lfw_file_names(celeba_dir):
     check_pairs(pairs, counts)
     for p in pairs[:: 97]:
         assert image_for_index(celeba_dir / p.name2, p.j).name == f"{p.name2}_{p.j:04d}.jpg"
-    with pytest.raises(UserError, match="asks for image 99"):
+    with pytest.raises(UserError, match=f"has no image {pairs[0].name1}_0099"):
         image_for_index(celeba_dir / pairs[0].name1, 99)
+
+
+def test_lfw_named_folder_with_a_gap_is_not_renumbered(tmp_path):
+    ident = tmp_path / "ann"
+    ident.mkdir()
+    for n in (1, 3):  # ann_0002 is missing, as after an alignment that found no face in it
+        (ident / f"ann_{n:04d}.png").write_bytes(b"")
+    assert image_for_index(ident, 3).name == "ann_0003.png"
+    with pytest.raises(UserError, match="no image ann_0002"):
+        image_for_index(ident, 2)

@@ -23,12 +23,15 @@ def register(subparsers):
     p.add_argument("--metric", choices=METRICS, default="euclidean",
                    help="squared euclidean (default) or cosine distance of L2-normalised embeddings")
     p.add_argument("--plot", metavar="ROC.png", help="also write the ROC curve to this PNG")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out pairs whose image is missing (e.g. no face found by align) and count them")
     p.set_defaults(func=run)
 
 
 def format_table(metrics):
     """Return the metrics dict as an aligned text table (value ± std where there is one)."""
-    lines = [f"{metrics['pairs']} pairs in {metrics['folds']} folds"]
+    lines = [f"{metrics['pairs']} pairs in {metrics['folds']} folds ({metrics['skipped_pairs']} skipped: "
+             f"missing images)"]
     for key, std, label in ROWS:
         value = f"{metrics[key]:.4f}" + (f" ± {metrics[std]:.4f}" if std else "")
         lines.append(f"  {label:<18} {value}")
@@ -38,7 +41,7 @@ def format_table(metrics):
 def run(args):
     """Evaluate --model on --pairs; print a table or JSON and optionally write the ROC plot."""
     metrics, heldout, issame = verify(embedder_from_args(args), args.data_dir, args.pairs, args.flip,
-                                      args.subtract_mean, args.metric, progress=True)
+                                      args.subtract_mean, args.metric, progress=True, skip_missing=args.skip_missing)
     if args.plot:
         save_roc(heldout, issame, args.plot, title=f"ROC, AUC {metrics['auc']:.4f}")
     print(json.dumps({k: metrics[k] for k in JSON_KEYS}) if args.json else format_table(metrics))

@@ -24,29 +24,34 @@ def _image_path(data_dir, name, i, pairs_path, line):
 
 
 @functools.lru_cache(maxsize=8)
-def _resolve(data_dir, pairs_path, mtime):
+def _resolve(data_dir, pairs_path, mtime, skip_missing):
     """Cached body of resolve_pairs (keyed on the pairs file's modification time)."""
-    pairs = read_pairs(pairs_path)
-    paths1, paths2 = [], []
-    for k, p in enumerate(pairs):
+    kept, skipped = [], 0
+    for k, p in enumerate(read_pairs(pairs_path)):
         line = k + 2                                           # pairs follow the one header line
-        paths1.append(_image_path(data_dir, p.name1, p.i, pairs_path, line))
-        paths2.append(_image_path(data_dir, p.name2, p.j, pairs_path, line))
-    issame = np.array([p.same for p in pairs], dtype=bool)
-    folds = np.array([p.fold for p in pairs], dtype=int)
-    return tuple(paths1), tuple(paths2), issame, folds
+        try:
+            kept.append((_image_path(data_dir, p.name1, p.i, pairs_path, line),
+                         _image_path(data_dir, p.name2, p.j, pairs_path, line), p.same, p.fold))
+        except UserError:
+            if not skip_missing:
+                raise
+            skipped += 1
+    paths1, paths2, same, folds = zip(*kept) if kept else ((), (), (), ())
+    return paths1, paths2, np.array(same, dtype=bool), np.array(folds, dtype=int), skipped
 
 
-def resolve_pairs(data_dir, pairs_path):
-    """Read an LFW pairs file against dataset `data_dir`; return (paths1, paths2, issame, folds).
+def resolve_pairs(data_dir, pairs_path, skip_missing=False):
+    """Read an LFW pairs file against dataset `data_dir`; return (paths1, paths2, issame, folds, skipped).
 
     paths1/paths2 are tuples of image Paths, issame a bool array, folds the fold number of each pair from the
-    file's layout. UserError (one line naming the pairs line and path) for an image that is not there.
+    file's layout. An image that is not there is a UserError (one line naming the pairs line and path), or with
+    `skip_missing` its pair is left out and counted in `skipped` (facenet's "skipped pairs", e.g. faces the
+    aligner could not find).
     """
     pairs_path = Path(pairs_path)
     if not pairs_path.is_file():
         raise UserError(f"pairs file {pairs_path} not found")
-    return _resolve(str(data_dir), str(pairs_path), pairs_path.stat().st_mtime_ns)
+    return _resolve(str(data_dir), str(pairs_path), pairs_path.stat().st_mtime_ns, skip_missing)
 
 
 def embed_pairs(embedder, paths1, paths2, flip=False, progress=False):
@@ -57,23 +62,26 @@ def embed_pairs(embedder, paths1, paths2, flip=False, progress=False):
     return emb[index[:n]], emb[index[n:]]
 
 
-def verify(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, metric="euclidean", progress=False):
+def verify(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, metric="euclidean", progress=False,
+           skip_missing=False):
     """Run the verification protocol of a pairs file with `embedder`; return (metrics, heldout, issame).
 
-    metrics is evaluate_folds()'s dict; heldout the (N,) held-out pair distances and issame the (N,) labels,
-    for an ROC plot.
+    metrics is evaluate_folds()'s dict plus skipped_pairs; heldout the (N,) held-out pair distances and issame
+    the (N,) labels, for an ROC plot.
     """
-    paths1, paths2, issame, folds = resolve_pairs(data_dir, pairs_path)
+    paths1, paths2, issame, folds, skipped = resolve_pairs(data_dir, pairs_path, skip_missing)
     emb1, emb2 = embed_pairs(embedder, paths1, paths2, flip, progress)
     metrics, heldout = evaluate_folds(emb1, emb2, issame, folds, metric, subtract_mean)
-    return metrics, heldout, issame
+    return dict(metrics, skipped_pairs=skipped), heldout, issame
 
 
-def evaluate_pairs(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, progress=False):
+def evaluate_pairs(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, progress=False,
+                   skip_missing=True):
     """Return the LFW-protocol metrics dict (JSON_KEYS plus pairs, folds) of `embedder` on a pairs file.
 
     `embedder` has embed_paths(paths, flip=..., progress=...) -> (N, D) array; every distinct image is
     embedded once per call, and the pairs file is parsed once per (data_dir, file) while it is unchanged, so the
     trainer can call this every few epochs.
     """
-    return verify(embedder, data_dir, pairs_path, flip, subtract_mean, progress=progress)[0]
+    return verify(embedder, data_dir, pairs_path, flip, subtract_mean, progress=progress,
+                  skip_missing=skip_missing)[0]

@@ -30,8 +30,18 @@ class Pair:
 
 
 def image_for_index(identity_dir, i):
-    """Return the Path of image number `i` (1-based, sorted by file name) in `identity_dir`."""
+    """Return the Path of image number `i` in `identity_dir`.
+
+    LFW-named folders (<name>/<name>_0001.jpg, ...) are looked up by name, so a file missing from an aligned
+    copy is reported rather than silently shifting the numbering; other folders by 1-based sorted position.
+    """
     files = image_files(identity_dir)
+    lfw_name = f"{Path(identity_dir).name}_{i:04d}"
+    if any(f.stem.startswith(f"{Path(identity_dir).name}_") and f.stem[-4:].isdigit() for f in files):
+        named = [f for f in files if f.stem == lfw_name]
+        if not named:
+            raise UserError(f"{identity_dir} has no image {lfw_name}.* (LFW naming)")
+        return named[0]
     if not 1 <= i <= len(files):
         raise UserError(f"{identity_dir} has {len(files)} images; pairs file asks for image {i}")
     return files[i - 1]
