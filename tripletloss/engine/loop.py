@@ -143,10 +143,13 @@ class TrainLoop:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
         self.optimizer.zero_grad(set_to_none=True)
+        buffers = [b.clone() for b in self.job.net.buffers()]  # BatchNorm statistics, put back if the step is skipped
         loss, stats = self.job.objective(inputs, labels, st.step)
         if torch.isfinite(loss):
             loss.backward()
         if not torch.isfinite(loss) or not self._grads_finite():
+            for buf, saved in zip(self.job.net.buffers(), buffers):
+                buf.copy_(saved)
             return self._skip(stats)
         if self.settings["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(self.job.net.parameters(), self.settings["grad_clip"])
