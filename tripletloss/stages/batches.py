@@ -41,14 +41,15 @@ class ImageBatches:
 
 
 class FeatureBatches:
-    """Yields ({blob: features}, labels, []) from cached features (variants x N x F) for the sampler's batches.
+    """Yields ({blob: features}, labels, bad file paths) from cached features (variants x N x F) for the batches.
 
     Variant 1 (the mirror image) is used where the training flip coin, drawn exactly as FaceDataset draws it
-    from the sample's seed, comes up; variant 0 (centre crop) otherwise.
+    from the sample's seed, comes up; variant 0 (centre crop) otherwise. `bad` maps the index of each image that
+    could not be decoded (its features are another image's) to its path.
     """
 
-    def __init__(self, features, blob, labels, sampler, preprocess, random_flip, device):
-        self.features, self.blob, self.sampler = features.to(device), blob, sampler
+    def __init__(self, features, blob, labels, sampler, preprocess, random_flip, device, bad=None):
+        self.features, self.blob, self.sampler, self.bad = features.to(device), blob, sampler, bad or {}
         self.labels = torch.as_tensor(np.asarray(labels), device=device)
         self.slack, self.random_flip = preprocess["resize"] - preprocess["size"], random_flip
 
@@ -63,7 +64,8 @@ class FeatureBatches:
         for batch in self.sampler:
             index = torch.tensor([i for i, _ in batch], device=self.features.device)
             variant = torch.tensor([self._flip(seed) for _, seed in batch], device=self.features.device)
-            yield {self.blob: self.features[variant, index]}, self.labels[index], []
+            yield ({self.blob: self.features[variant, index]}, self.labels[index],
+                   [self.bad[i] for i, _ in batch if i in self.bad])
 
     def _flip(self, seed):
         return int(self.random_flip and random_crop_and_flip(np.random.default_rng(seed), self.slack)[2])
