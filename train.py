@@ -17,7 +17,7 @@ from tripletloss.engine.loop import Interrupted, TrainLoop
 from tripletloss.engine.run_dir import create_run_dir, latest_run_dir
 from tripletloss.errors import UserError
 from tripletloss.inference import pick_device
-from tripletloss.settings import load_settings, validate
+from tripletloss.settings import apply_overrides, load_settings, validate
 from tripletloss.stages.job import load_training_data
 from tripletloss.stages.softmax import SoftmaxJob
 from tripletloss.stages.triplet import TripletJob
@@ -34,7 +34,8 @@ def parse_args(argv=None):
     p.add_argument("--work-dir", help="where run directories are created")
     p.add_argument("--epochs", type=int, help="epochs of this stage")
     p.add_argument("--resume", nargs="?", const="latest", metavar="PATH",
-                   help="continue a run: its directory or checkpoint (default: the latest run of this stage)")
+                   help="continue a run: its directory or checkpoint (default: the latest run of this stage); "
+                        "--set, --data-dir and --epochs change its saved settings")
     p.add_argument("--finetune", metavar="CKPT",
                    help="initialise from this checkpoint (layers matching by name and shape)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
@@ -67,10 +68,14 @@ def train(args):
     if args.resume:
         path = _resume_checkpoint(args, settings)
         ckpt = load_checkpoint(path)
-        saved = dict(ckpt["config"])
-        if args.epochs is not None:
-            saved[f"{args.stage}_epochs"] = args.epochs
-        settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
+        if ckpt.get("stage") != args.stage:
+            raise UserError(f"--resume {path}: a '{ckpt.get('stage')}' checkpoint, not '{args.stage}' "
+                            f"(use --stage {ckpt.get('stage')})")
+        settings = validate(apply_overrides(ckpt["config"], _overrides(args)), source=f"{path} (saved config)")
+        run_dir = path.parent
+        changed = [f"{k}={v}" for k, v in settings.items() if v != ckpt["config"].get(k)]
+        if changed:
+            print(f"resuming with changed settings: {', '.join(changed)}")
     device = pick_device(settings["device"])
     rng.seed_everything(settings["seed"])
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
