@@ -12,8 +12,17 @@ from pathlib import Path
 
 import torch
 
-from conftest import TINY_BACKBONE, TINY_SOFTMAX, TINY_TRIPLET
+from conftest import TINY_BACKBONE, TINY_TRIPLET
 from tripletloss import ROOT
+
+#: conftest's tiny stage-1 net plus dropout, so exact resume must also restore the RNG that dropout draws from.
+TINY_SOFTMAX = """
+include: [tiny_backbone.yaml]
+layers:
+  - {name: drop8, type: dropout, ratio: 0.2}
+  - {name: fc9, type: fc, num_output: $num_classes}
+outputs: {logits: fc9, embedding: bn8}
+"""
 
 #: One thread per process: the tests run two trainings side by side on a 2-core machine.
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
