@@ -10,6 +10,7 @@ import yaml
 
 from conftest import SHARED_DATA
 from reliability_helpers import TINY_SOFTMAX, load, run, run_dirs, step_files, tiny_overrides, train_cmd
+from tripletloss.data.transforms import make_preprocess
 from tripletloss.engine import rng
 from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, save_atomic
 from tripletloss.net import build_net
@@ -107,7 +108,9 @@ def _foreign_checkpoint(tmp_path, overrides, replace):
     """Save a stage-1 model record of a variant of the tiny net (see _variant_net); return its path."""
     net = build_net(_variant_net(tmp_path, overrides, replace), {"num_classes": 8})
     path = tmp_path / "foreign.pt"
-    save_atomic({"format": FORMAT, "stage": "softmax", "model": net.layers.state_dict()}, path)
+    preprocess = make_preprocess({"image_size": 32, "resize_size": 36, "crop_fraction": 1.0})
+    save_atomic({"format": FORMAT, "stage": "softmax", "model": net.layers.state_dict(), "preprocess": preprocess},
+                path)
     return path
 
 
