@@ -9,7 +9,7 @@ import pytest
 from tripletloss import ROOT
 from reliability_helpers import run, tiny_overrides, train_cmd
 
-# (case id, stage, extra --set overrides or other arguments, text the one error line must contain)
+# (case id, stage, extra --set overrides, text the one error line must contain)
 CASES = [
     ("negative lr", "softmax", ["softmax_lr=-0.1"], "softmax_lr must be > 0, got -0.1"),
     ("lr not a number", "softmax", ["softmax_lr=fast"], "softmax_lr must be float"),
@@ -17,25 +17,18 @@ CASES = [
     ("margin zero", "triplet", ["margin=0"], "margin must be > 0"),
     ("missing data dir", "softmax", ["data_dir=/nonexistent/faces"], "data_dir '/nonexistent/faces' is not a dir"),
     ("image too small", "softmax", ["image_size=8"], "image_size must be >= 16, got 8"),
-    ("resize below crop", "softmax", ["resize_size=30"], "resize_size (30) must be >= image_size (32)"),
     ("typo'd key", "triplet", ["marign=0.3"], "unknown setting 'marign' (did you mean 'margin'?)"),
-    ("bad choice", "triplet", ["selection=hardest"], "selection must be one of semihard"),
-    ("negative workers", "softmax", ["num_workers=-1"], "num_workers must be >= 0"),
-    ("bad epochs flag", "softmax", ["--epochs", "-3"], "softmax_epochs must be >= 0, got -3"),
 ]
 CONFIG_FILE_CASES = [
     ("config typo", ("margin = 0.2 ", "marign = 0.2 "), "unknown setting 'marign' (did you mean 'margin'?)"),
-    ("config wrong type", ("margin = 0.2 ", "margin = '0.2' "), "margin must be float, got '0.2'"),
     ("config syntax error", ("margin = 0.2 ", "margin = = 0.2 "), "cannot be read (SyntaxError"),
 ]
 
 
 def _command(tmp_path, case):
-    name, stage, extra, _ = case
+    _, stage, extra, _ = case
     overrides = tiny_overrides(tmp_path / "tiny", tmp_path / "empty") + [f"data_dir={tmp_path / 'empty'}"]
-    sets = [x for x in extra if not x.startswith("--") and not x.lstrip("-").isdigit()]
-    flags = [x for x in extra if x not in sets]
-    return train_cmd(stage, overrides + sets, *flags)
+    return train_cmd(stage, overrides + extra)
 
 
 def _config_command(tmp_path, case):
