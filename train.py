@@ -17,7 +17,7 @@ from tripletloss.engine.loop import Interrupted, TrainLoop
 from tripletloss.engine.run_dir import create_run_dir, latest_run_dir
 from tripletloss.errors import UserError
 from tripletloss.inference import pick_device
-from tripletloss.settings import apply_overrides, load_settings, validate
+from tripletloss.settings import load_settings, validate
 from tripletloss.stages.job import load_training_data
 from tripletloss.stages.softmax import SoftmaxJob
 from tripletloss.stages.triplet import TripletJob
@@ -61,6 +61,22 @@ def _resume_checkpoint(args, settings):
     return path
 
 
+def _resumed_settings(ckpt, path, args):
+    """The settings saved in checkpoint dict `ckpt` (from `path`) with the command line's overrides applied.
+
+    Prints the settings that change; raises UserError if the checkpoint is of the other stage.
+    """
+    from tripletloss.settings import apply_overrides
+    if ckpt.get("stage") != args.stage:
+        raise UserError(f"--resume {path}: a '{ckpt.get('stage')}' checkpoint, not '{args.stage}' "
+                        f"(use --stage {ckpt.get('stage')})")
+    saved = apply_overrides(ckpt["config"], _overrides(args))
+    changed = [f"{k}={v}" for k, v in saved.items() if v != ckpt["config"].get(k)]
+    if changed:
+        print(f"resuming with changed settings: {', '.join(changed)}")
+    return saved
+
+
 def train(args):
     """Run one stage as the parsed `args` say; return the finished TrainState and run directory."""
     settings = load_settings(args.config, _overrides(args))
@@ -68,14 +84,8 @@ def train(args):
     if args.resume:
         path = _resume_checkpoint(args, settings)
         ckpt = load_checkpoint(path)
-        if ckpt.get("stage") != args.stage:
-            raise UserError(f"--resume {path}: a '{ckpt.get('stage')}' checkpoint, not '{args.stage}' "
-                            f"(use --stage {ckpt.get('stage')})")
-        settings = validate(apply_overrides(ckpt["config"], _overrides(args)), source=f"{path} (saved config)")
-        run_dir = path.parent
-        changed = [f"{k}={v}" for k, v in settings.items() if v != ckpt["config"].get(k)]
-        if changed:
-            print(f"resuming with changed settings: {', '.join(changed)}")
+        saved = _resumed_settings(ckpt, path, args)
+        settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
     device = pick_device(settings["device"])
     rng.seed_everything(settings["seed"])
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)

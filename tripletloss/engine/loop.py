@@ -142,14 +142,12 @@ class TrainLoop:
         lr = self._lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
+        self._buffers = [b.clone() for b in self.job.net.buffers()]  # BatchNorm statistics, for _skip to restore
         self.optimizer.zero_grad(set_to_none=True)
-        buffers = [b.clone() for b in self.job.net.buffers()]  # BatchNorm statistics, put back if the step is skipped
         loss, stats = self.job.objective(inputs, labels, st.step)
         if torch.isfinite(loss):
             loss.backward()
         if not torch.isfinite(loss) or not self._grads_finite():
-            for buf, saved in zip(self.job.net.buffers(), buffers):
-                buf.copy_(saved)
             return self._skip(stats)
         if self.settings["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(self.job.net.parameters(), self.settings["grad_clip"])
@@ -166,6 +164,8 @@ class TrainLoop:
         st.nonfinite += 1
         st.skipped += 1
         self.optimizer.zero_grad(set_to_none=True)
+        for buf, saved in zip(self.job.net.buffers(), self._buffers):  # undo the forward pass's BatchNorm update
+            buf.copy_(saved)
         tqdm.write(f"warning: non-finite loss or gradient at step {st.step + 1}: step skipped "
                    f"({st.nonfinite} in a row)")
         if st.nonfinite >= self.settings["max_nonfinite_steps"]:

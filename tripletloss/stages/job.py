@@ -30,17 +30,17 @@ def build_stage_net(settings, key, variables):
     return net
 
 
-def init_from_checkpoint(net, path, skip=(), required=()):
+def init_from_checkpoint(net, path, skip=()):
     """Restore every layer of `net` that matches checkpoint `path` by name and shape, except layers in `skip`.
 
     Prints which layers were restored, re-initialised or skipped; returns the checkpoint dict. Raises
     CheckpointError, naming the mismatched layers and shapes, when no layer at all is restored (another
-    architecture) or when a layer of `required` (e.g. a frozen backbone, which would stay random) is not.
+    architecture) or when a frozen layer (lr_mult 0, e.g. stage 2's backbone) is not: it would stay random.
     """
     ckpt = load_checkpoint(path)
     state = {k: v for k, v in ckpt["model"].items() if k.split(".", 1)[0] not in skip}
     report = restore_layers(net, state, path)
-    missing = [name for name in required if name in report["reinitialised"]]
+    missing = [name for name in net.frozen_layers() if name in report["reinitialised"]]
     if not report["restored"] or missing:
         about = [line for line in report["skipped"] if not missing or line.split(".", 1)[0] in missing]
         what = f"frozen layers {', '.join(missing)} would stay random" if missing else "no layer fits this network"

@@ -26,7 +26,7 @@ class TripletJob(Job):
         variables = {"embedding_size": settings["embedding_size"]}
         net = build_stage_net(settings, "triplet_net", variables)
         init = finetune or final_model(settings["work_dir"], "softmax")
-        preprocess = init_from_checkpoint(net, init, required=net.frozen_layers())["preprocess"]
+        preprocess = init_from_checkpoint(net, init)["preprocess"]
         super().__init__(net, settings, preprocess, classes, variables, device)
         self.net.set_lr_mults(self.spec_mults)
         sampler = PKBatches(labels, settings["identities_per_batch"], settings["images_per_identity"],
