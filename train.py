@@ -33,7 +33,8 @@ def parse_args(argv=None):
     p.add_argument("--work-dir", help="where run directories are created")
     p.add_argument("--epochs", type=int, help="epochs of this stage")
     p.add_argument("--resume", nargs="?", const="latest", metavar="PATH",
-                   help="continue a run: its directory or checkpoint (default: the latest run of this stage)")
+                   help="continue a run: its directory or checkpoint (default: the latest run of this stage); "
+                        "--set, --data-dir and --epochs change its saved settings")
     p.add_argument("--finetune", metavar="CKPT",
                    help="initialise from this checkpoint (layers matching by name and shape)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
@@ -59,6 +60,22 @@ def _resume_checkpoint(args, settings):
     return path
 
 
+def _resumed_settings(ckpt, path, args):
+    """The settings saved in checkpoint dict `ckpt` (from `path`) with the command line's overrides applied.
+
+    Prints the settings that change; raises UserError if the checkpoint is of the other stage.
+    """
+    from tripletloss.settings import apply_overrides
+    if ckpt.get("stage") != args.stage:
+        raise UserError(f"--resume {path}: a '{ckpt.get('stage')}' checkpoint, not '{args.stage}' "
+                        f"(use --stage {ckpt.get('stage')})")
+    saved = apply_overrides(ckpt["config"], _overrides(args))
+    changed = [f"{k}={v}" for k, v in saved.items() if v != ckpt["config"].get(k)]
+    if changed:
+        print(f"resuming with changed settings: {', '.join(changed)}")
+    return saved
+
+
 def train(args):
     """Run one stage as the parsed `args` say; return the finished TrainState and run directory."""
     settings = load_settings(args.config, _overrides(args))
@@ -66,9 +83,7 @@ def train(args):
     if args.resume:
         path = _resume_checkpoint(args, settings)
         ckpt = load_checkpoint(path)
-        saved = dict(ckpt["config"])
-        if args.epochs is not None:
-            saved[f"{args.stage}_epochs"] = args.epochs
+        saved = _resumed_settings(ckpt, path, args)
         settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
     device = distributed.setup(settings["device"])  # joins torchrun's process group when launched by torchrun
     rank, world = distributed.rank(), distributed.world_size()

@@ -1,5 +1,6 @@
 """Writing checkpoints atomically and reading them safely (torch.load with weights_only=True)."""
 import os
+import pickle
 import re
 import tempfile
 from pathlib import Path
@@ -9,6 +10,7 @@ import torch
 from tripletloss.errors import CheckpointError
 
 FORMAT = "tripletloss-checkpoint-v1"
+_UNSAFE = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 def save_atomic(obj, path):
@@ -39,7 +41,11 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt zip, truncated file, pickled code refused by weights_only
+    except pickle.UnpicklingError as exc:  # weights_only met a pickled object that would run code
+        found = _UNSAFE.search(str(exc))
+        raise CheckpointError(f"{path}: refused: it holds a pickled Python object ({found[1] if found else '?'}) "
+                              f"that could run code, and checkpoints are loaded with weights_only=True") from None
+    except Exception as exc:  # corrupt zip, truncated file
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:200]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
@@ -100,6 +106,11 @@ def load_exact(net, state, source):
     problems += [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
                  if k in state and state[k].shape != v.shape]
     if problems:
-        shown = "; ".join(problems[:6]) + (f"; ... {len(problems) - 6} more" if len(problems) > 6 else "")
-        raise CheckpointError(f"{source}: does not match this network's layers ({shown})")
+        raise CheckpointError(f"{source}: does not match this network's layers ({summarise(problems)})")
     net.layers.load_state_dict(state)
+
+
+def summarise(problems, shown=6):
+    """Join the first `shown` problem strings with '; ' and say how many more there are (for one-line errors)."""
+    more = f"; ... {len(problems) - shown} more" if len(problems) > shown else ""
+    return "; ".join(problems[:shown]) + more

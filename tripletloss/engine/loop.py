@@ -149,6 +149,7 @@ class TrainLoop:
         lr = self._lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
+        self._buffers = [b.clone() for b in self.job.net.buffers()]  # BatchNorm statistics, for _skip to restore
         self.optimizer.zero_grad(set_to_none=True)
         loss, stats = self.job.objective(inputs, labels, st.step)
         finite = distributed.all_finite(loss)  # under DDP every rank joins the backward and skips alike
@@ -171,6 +172,8 @@ class TrainLoop:
         st.nonfinite += 1
         st.skipped += 1
         self.optimizer.zero_grad(set_to_none=True)
+        for buf, saved in zip(self.job.net.buffers(), self._buffers):  # undo the forward pass's BatchNorm update
+            buf.copy_(saved)
         tqdm.write(f"warning: non-finite loss or gradient at step {st.step + 1}: step skipped "
                    f"({st.nonfinite} in a row)")
         if st.nonfinite >= self.settings["max_nonfinite_steps"]:

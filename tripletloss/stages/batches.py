@@ -1,9 +1,21 @@
 """Batch sources for the loop: decoded images through a DataLoader, or cached backbone features."""
+import signal
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from tripletloss.data.transforms import random_crop_and_flip
+
+
+def _leave_stop_signals_to_main(worker_id):
+    """DataLoader worker init: ignore SIGINT/SIGTERM, which the main process turns into a checkpoint and a clean exit.
+
+    A signal sent to the whole process group (Ctrl-C, `kill -- -PGID`, a batch scheduler) would otherwise kill the
+    workers mid-batch and the main process would die with "DataLoader worker exited unexpectedly".
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class ImageBatches:
@@ -22,20 +34,22 @@ class ImageBatches:
     def __iter__(self):
         # A private generator keeps DataLoader start-up from consuming the global torch RNG (exact resume).
         loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=self.num_workers,
-                            generator=torch.Generator(), pin_memory=self.device.type == "cuda")
+                            generator=torch.Generator(), worker_init_fn=_leave_stop_signals_to_main,
+                            pin_memory=self.device.type == "cuda")
         for images, labels, _, bad in loader:
             yield images.to(self.device, non_blocking=True), labels.to(self.device), [b for b in bad if b]
 
 
 class FeatureBatches:
-    """Yields ({blob: features}, labels, []) from cached features (variants x N x F) for the sampler's batches.
+    """Yields ({blob: features}, labels, bad file paths) from cached features (variants x N x F) for the batches.
 
     Variant 1 (the mirror image) is used where the training flip coin, drawn exactly as FaceDataset draws it
-    from the sample's seed, comes up; variant 0 (centre crop) otherwise.
+    from the sample's seed, comes up; variant 0 (centre crop) otherwise. `bad` maps the index of each image that
+    could not be decoded (its features are another image's) to its path.
     """
 
-    def __init__(self, features, blob, labels, sampler, preprocess, random_flip, device):
-        self.features, self.blob, self.sampler = features.to(device), blob, sampler
+    def __init__(self, features, blob, labels, sampler, preprocess, random_flip, device, bad=None):
+        self.features, self.blob, self.sampler, self.bad = features.to(device), blob, sampler, bad or {}
         self.labels = torch.as_tensor(np.asarray(labels), device=device)
         self.slack, self.random_flip = preprocess["resize"] - preprocess["size"], random_flip
 
@@ -50,7 +64,8 @@ class FeatureBatches:
         for batch in self.sampler:
             index = torch.tensor([i for i, _ in batch], device=self.features.device)
             variant = torch.tensor([self._flip(seed) for _, seed in batch], device=self.features.device)
-            yield {self.blob: self.features[variant, index]}, self.labels[index], []
+            yield ({self.blob: self.features[variant, index]}, self.labels[index],
+                   [self.bad[i] for i, _ in batch if i in self.bad])
 
     def _flip(self, seed):
         return int(self.random_flip and random_crop_and_flip(np.random.default_rng(seed), self.slack)[2])

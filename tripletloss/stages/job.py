@@ -2,8 +2,8 @@
 import torch
 
 from tripletloss.data.folders import read_identity_list, scan_folders
-from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, restore_layers
-from tripletloss.errors import UserError
+from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, restore_layers, summarise
+from tripletloss.errors import CheckpointError, UserError
 from tripletloss.net import build_net
 from tripletloss.settings import resolve_path
 
@@ -33,11 +33,18 @@ def build_stage_net(settings, key, variables):
 def init_from_checkpoint(net, path, skip=()):
     """Restore every layer of `net` that matches checkpoint `path` by name and shape, except layers in `skip`.
 
-    Prints which layers were restored, re-initialised or skipped; returns the checkpoint dict.
+    Prints which layers were restored, re-initialised or skipped; returns the checkpoint dict. Raises
+    CheckpointError, naming the mismatched layers and shapes, when no layer at all is restored (another
+    architecture) or when a frozen layer (lr_mult 0, e.g. stage 2's backbone) is not: it would stay random.
     """
     ckpt = load_checkpoint(path)
     state = {k: v for k, v in ckpt["model"].items() if k.split(".", 1)[0] not in skip}
     report = restore_layers(net, state, path)
+    missing = [name for name in net.frozen_layers() if name in report["reinitialised"]]
+    if not report["restored"] or missing:
+        about = [line for line in report["skipped"] if not missing or line.split(".", 1)[0] in missing]
+        what = f"frozen layers {', '.join(missing)} would stay random" if missing else "no layer fits this network"
+        raise CheckpointError(f"{path}: {what} ({summarise(about or ['they are not in it'])})")
     print(f"from {path}: restored {len(report['restored'])} layers ({', '.join(report['restored'])})")
     print(f"  re-initialised: {', '.join(report['reinitialised']) or 'none'}")
     for line in report["skipped"] + [f"{name}: re-initialised on purpose" for name in skip]:

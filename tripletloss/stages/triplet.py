@@ -4,13 +4,14 @@ Triplets are selected online inside each P x K batch by `tripletloss.mining.sele
 is frozen its features are computed once per image (centre crop and its mirror) and epochs run on those.
 """
 import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import PKBatches
 from tripletloss.data.transforms import inherit_preprocess
 from tripletloss.engine.distributed import gather_batch
 from tripletloss.engine.run_dir import final_model
-from tripletloss.inference import compute_outputs
 from tripletloss.losses import triplet_loss
 from tripletloss.mining import select_triplets
 from tripletloss.stages.batches import FeatureBatches, ImageBatches
@@ -36,11 +37,9 @@ class TripletJob(Job):
             print(f"note: {sampler.singletons} identities with a single image are not used as triplet anchors")
         blob = self.cacheable_blob()
         if blob and settings["cache_features"]:
-            features = torch.stack([compute_outputs(self.net, paths, preprocess, blob, device, flip=flip,
-                                                    num_workers=settings["num_workers"], progress=progress)
-                                    for flip in (False, True)])
+            features, bad = self.cache_features(blob, paths, labels, progress)
             self.source = FeatureBatches(features, blob, labels, sampler, preprocess, settings["augment_flip"],
-                                         device)
+                                         device, bad)
         else:
             dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"])
             self.source = ImageBatches(dataset, sampler, settings["num_workers"], device)
@@ -56,6 +55,27 @@ class TripletJob(Job):
             if layer["top"] == blob:
                 return blob
         return None
+
+    @torch.no_grad()
+    def cache_features(self, blob, paths, labels, progress=True):
+        """Compute output `blob` of the frozen layers for every image, centre crop and mirrored.
+
+        Returns (features (2, N, ...) float32 CPU tensor, {index: path} of undecodable images), whose features are
+        those of another image of the same identity, as in training.
+        """
+        self.net.eval()
+        variants, bad, size = [], {}, 64
+        for flip in (False, True):
+            dataset = FaceDataset(paths, labels, self.preprocess, train=False, flip=flip)
+            loader = DataLoader(dataset, batch_size=size, num_workers=self.settings["num_workers"])
+            chunks = []
+            for images, _, _, bad_paths in tqdm(loader, desc=f"features{' (flipped)' if flip else ''}",
+                                                disable=not progress, dynamic_ncols=True):
+                bad.update({len(chunks) * size + i: path for i, path in enumerate(bad_paths) if path})
+                chunks.append(self.net(images.to(self.device), [blob])[blob].float().cpu())
+            variants.append(torch.cat(chunks))
+        self.net.train()
+        return torch.stack(variants), bad
 
     def objective(self, inputs, labels, step):
         """Triplet loss over the triplets mined in this (global) batch; stats: active fraction, mean d_ap and d_an."""

@@ -1,0 +1,117 @@
+"""Helpers for the reliability tests: run train.py as a real process on a small slice of real faces.
+
+Every test here drives `python train.py` in a subprocess (the way a user does), with the tiny 32 px network of
+conftest.py, a few ORL identities and checkpoints written to a temporary work dir.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from conftest import TINY_BACKBONE, TINY_TRIPLET
+from tripletloss import ROOT
+
+#: conftest's tiny stage-1 net plus dropout, so exact resume must also restore the RNG that dropout draws from.
+TINY_SOFTMAX = """
+include: [tiny_backbone.yaml]
+layers:
+  - {name: drop8, type: dropout, ratio: 0.2}
+  - {name: fc9, type: fc, num_output: $num_classes}
+outputs: {logits: fc9, embedding: bn8}
+"""
+
+#: One thread per process: the tests run two trainings side by side on a 2-core machine.
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
+def tiny_overrides(root, data_dir, identities=8, extra=()):
+    """Write the tiny nets and an identity list (the first `identities` folders of `data_dir`) under `root`.
+
+    Returns the `--set` overrides for a deterministic run on them, work_dir `root`/runs, plus `extra`.
+    """
+    root = Path(root)
+    nets = root / "nets"
+    nets.mkdir(parents=True, exist_ok=True)
+    for name, text in (("tiny_backbone", TINY_BACKBONE), ("softmax", TINY_SOFTMAX), ("triplet", TINY_TRIPLET)):
+        (nets / f"{name}.yaml").write_text(text)
+    names = sorted(p.name for p in Path(data_dir).iterdir() if p.is_dir())[:identities]
+    (root / "identities.txt").write_text("\n".join(names) + "\n")
+    return [f"data_dir={data_dir}", f"train_identities={root / 'identities.txt'}",
+            f"softmax_net={nets / 'softmax.yaml'}", f"triplet_net={nets / 'triplet.yaml'}",
+            "image_size=32", "resize_size=36", "num_workers=0", "softmax_batch_size=16",
+            "identities_per_batch=4", "images_per_identity=4", "embedding_size=16", "log_every_steps=1",
+            "deterministic=true", f"work_dir={root / 'runs'}", *extra]
+
+
+def train_cmd(stage, overrides, *args):
+    """The command line `python train.py --stage STAGE --set ... ARGS` as a list."""
+    sets = [x for item in overrides for x in ("--set", item)]
+    return [sys.executable, str(ROOT / "train.py"), "--stage", stage, *sets, *map(str, args)]
+
+
+def start(cmd, **kw):
+    """Start `cmd` (from train_cmd) in its own process group, capturing text stdout/stderr; return the Popen."""
+    return subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kw)
+
+
+def finish(proc, timeout=120):
+    """Wait for Popen `proc`; return a CompletedProcess with its exit code and captured output."""
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run(cmd, timeout=120):
+    """Run `cmd` to completion; return the CompletedProcess (returncode, stdout, stderr)."""
+    return finish(start(cmd), timeout)
+
+
+def run_dirs(work_dir, stage):
+    """The run directories of `stage` in `work_dir`, oldest first."""
+    return sorted(p for p in Path(work_dir).glob(f"{stage}-*") if p.is_dir())
+
+
+def step_files(run_dir):
+    """Names of the step-N.pt checkpoints currently in `run_dir`."""
+    return {p.name for p in Path(run_dir).glob("step-*.pt")}
+
+
+def wait_for_checkpoints(proc, work_dir, stage, count, timeout=90):
+    """Poll until the running `proc` has written `count` distinct step checkpoints; return the run dir.
+
+    Fails the test if the process ends first (it would have finished before the signal could be sent).
+    """
+    seen, deadline = set(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = run_dirs(work_dir, stage)
+        if runs:
+            seen |= step_files(runs[-1])
+            if len(seen) >= count:
+                return runs[-1]
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended (code {proc.returncode}) after {len(seen)} checkpoints, "
+                                 f"before {count}:\n{proc.stderr.read()[-2000:]}")
+        time.sleep(0.005)
+    raise AssertionError(f"no {count} checkpoints within {timeout} s")
+
+
+def kill(proc, signum=signal.SIGKILL):
+    """Send `signum` to `proc` alone (not its process group)."""
+    os.kill(proc.pid, signum)
+
+
+def load(path):
+    """torch.load a checkpoint file safely (weights_only=True)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_bit_identical(model_a, model_b):
+    """Assert the weights and buffers of two model.pt files are bit for bit the same."""
+    a, b = load(model_a)["model"], load(model_b)["model"]
+    assert a.keys() == b.keys()
+    differing = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differing, f"{model_a} and {model_b} differ in {differing}"
