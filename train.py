@@ -16,8 +16,8 @@ from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint, lo
 from tripletloss.engine.loop import Interrupted, TrainLoop
 from tripletloss.engine.run_dir import create_run_dir, latest_run_dir
 from tripletloss.errors import UserError
-from tripletloss.settings import load_settings, validate
-from tripletloss.stages.job import load_training_data
+from tripletloss.settings import apply_overrides, load_settings, validate
+from tripletloss.stages.job import check_input_size, load_training_data
 from tripletloss.stages.softmax import SoftmaxJob
 from tripletloss.stages.triplet import TripletJob
 
@@ -65,7 +65,6 @@ def _resumed_settings(ckpt, path, args):
 
     Prints the settings that change; raises UserError if the checkpoint is of the other stage.
     """
-    from tripletloss.settings import apply_overrides
     if ckpt.get("stage") != args.stage:
         raise UserError(f"--resume {path}: a '{ckpt.get('stage')}' checkpoint, not '{args.stage}' "
                         f"(use --stage {ckpt.get('stage')})")
@@ -89,6 +88,7 @@ def train(args):
     rank, world = distributed.rank(), distributed.world_size()
     rng.seed_everything(settings["seed"] + rank)  # own dropout draws per rank; DDP copies rank 0's initial weights
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
+    check_input_size(settings, f"{args.stage}_net")
     data = distributed.main_first(load_training_data, settings)
     job = JOBS[args.stage](settings, data, device, finetune=args.finetune, rank=rank, world_size=world)
     if ckpt is None:

@@ -17,6 +17,8 @@ CASES = [
     ("margin zero", "triplet", ["margin=0"], "margin must be > 0"),
     ("missing data dir", "softmax", ["data_dir=/nonexistent/faces"], "data_dir '/nonexistent/faces' is not a dir"),
     ("image too small", "softmax", ["image_size=8"], "image_size must be >= 16, got 8"),
+    ("image size not the network's", "softmax", ["image_size=48", "resize_size=54"],
+     "image_size 48 differs from the input size 32"),
     ("typo'd key", "triplet", ["marign=0.3"], "unknown setting 'marign' (did you mean 'margin'?)"),
 ]
 CONFIG_FILE_CASES = [

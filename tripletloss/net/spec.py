@@ -34,6 +34,15 @@ def load_spec(path, variables=None):
     return spec
 
 
+def input_of(path):
+    """Return the `input` mapping ({channels, size}) of the YAML layer list at `path`, following includes."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    for inc in raw.get("include") or []:
+        raw.setdefault("input", input_of(path.parent / (inc if isinstance(inc, str) else inc["file"])))
+    return raw.get("input") or {}
+
+
 def _read_yaml(path):
     try:
         with open(path) as f:

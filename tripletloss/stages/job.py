@@ -3,8 +3,9 @@ import torch
 
 from tripletloss.data.folders import read_identity_list, scan_folders
 from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, restore_layers, summarise
-from tripletloss.errors import CheckpointError, UserError
+from tripletloss.errors import CheckpointError, ConfigError
 from tripletloss.net import build_net
+from tripletloss.net.spec import input_of
 from tripletloss.settings import resolve_path
 
 
@@ -21,13 +22,18 @@ def load_training_data(settings):
     return scan_folders(data_dir, wanted)
 
 
+def check_input_size(settings, key):
+    """Raise ConfigError unless the YAML of setting `key` takes image_size input (checked before data is read)."""
+    size = input_of(resolve_path(settings[key])).get("size")
+    if size != settings["image_size"]:
+        raise ConfigError(f"image_size {settings['image_size']} differs from the input size {size} of "
+                          f"{settings[key]} (set image_size={size} or change the YAML)")
+
+
 def build_stage_net(settings, key, variables):
-    """Build the net of YAML setting `key` with `variables`; check its input size against image_size."""
-    net = build_net(resolve_path(settings[key]), variables)
-    if net.input_size != settings["image_size"]:
-        raise UserError(f"{settings[key]}: network input size {net.input_size} differs from image_size "
-                        f"{settings['image_size']} (set image_size={net.input_size} or change the YAML)")
-    return net
+    """Build the net of YAML setting `key` with `variables`; return it."""
+    check_input_size(settings, key)
+    return build_net(resolve_path(settings[key]), variables)
 
 
 def init_from_checkpoint(net, path, skip=()):
