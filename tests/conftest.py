@@ -62,7 +62,7 @@ def tiny_settings(tmp_path):
 def tiny_overrides(tmp_path):
     """Write the tiny network's YAML files under `tmp_path`; return the `--set` overrides that use them."""
     nets = tmp_path / "nets"
-    nets.mkdir(exist_ok=True)
+    nets.mkdir(parents=True, exist_ok=True)
     for name, text in (("tiny_backbone", TINY_BACKBONE), ("softmax", TINY_SOFTMAX), ("triplet", TINY_TRIPLET)):
         (nets / f"{name}.yaml").write_text(text)
     return [f"softmax_net={nets / 'softmax.yaml'}", f"triplet_net={nets / 'triplet.yaml'}",

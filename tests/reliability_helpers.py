@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from conftest import TINY_BACKBONE, TINY_TRIPLET
+from tests.conftest import tiny_overrides as conftest_tiny_overrides
 from tripletloss import ROOT
 
 #: conftest's tiny stage-1 net plus dropout, so exact resume must also restore the RNG that dropout draws from.
@@ -29,22 +29,18 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERE
 
 
 def tiny_overrides(root, data_dir, identities=8, extra=()):
-    """Write the tiny nets and an identity list (the first `identities` folders of `data_dir`) under `root`.
+    """Write the tiny nets (stage 1 with dropout) and an identity list (the first `identities` folders of
+    `data_dir`) under `root`.
 
     Returns the `--set` overrides for a deterministic run on them, work_dir `root`/runs, plus `extra`.
     """
     root = Path(root)
-    nets = root / "nets"
-    nets.mkdir(parents=True, exist_ok=True)
-    for name, text in (("tiny_backbone", TINY_BACKBONE), ("softmax", TINY_SOFTMAX), ("triplet", TINY_TRIPLET)):
-        (nets / f"{name}.yaml").write_text(text)
+    overrides = conftest_tiny_overrides(root)
+    (root / "nets" / "softmax.yaml").write_text(TINY_SOFTMAX)
     names = sorted(p.name for p in Path(data_dir).iterdir() if p.is_dir())[:identities]
     (root / "identities.txt").write_text("\n".join(names) + "\n")
-    return [f"data_dir={data_dir}", f"train_identities={root / 'identities.txt'}",
-            f"softmax_net={nets / 'softmax.yaml'}", f"triplet_net={nets / 'triplet.yaml'}",
-            "image_size=32", "resize_size=36", "num_workers=0", "softmax_batch_size=16",
-            "identities_per_batch=4", "images_per_identity=4", "embedding_size=16", "log_every_steps=1",
-            "deterministic=true", f"work_dir={root / 'runs'}", *extra]
+    return overrides + [f"data_dir={data_dir}", f"train_identities={root / 'identities.txt'}",
+                        "deterministic=true", *extra]
 
 
 def train_cmd(stage, overrides, *args):

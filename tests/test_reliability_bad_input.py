@@ -5,7 +5,7 @@ import shutil
 
 import cv2
 
-from reliability_helpers import run, tiny_overrides, train_cmd
+from tests.reliability_helpers import run, tiny_overrides, train_cmd
 
 
 def _faces_with_bad_files(orl_dir, root):

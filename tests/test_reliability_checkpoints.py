@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from conftest import SHARED_DATA
-from reliability_helpers import TINY_SOFTMAX, load, run, run_dirs, step_files, tiny_overrides, train_cmd
+from tests.conftest import SHARED_DATA
+from tests.reliability_helpers import TINY_SOFTMAX, load, run, run_dirs, step_files, tiny_overrides, train_cmd
 from tripletloss.data.transforms import make_preprocess
 from tripletloss.engine import rng
 from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, save_atomic

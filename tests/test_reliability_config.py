@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tripletloss import ROOT
-from reliability_helpers import run, tiny_overrides, train_cmd
+from tests.reliability_helpers import run, tiny_overrides, train_cmd
 
 # (case id, stage, extra --set overrides, text the one error line must contain)
 CASES = [

@@ -3,7 +3,7 @@
 """
 import torch
 
-from reliability_helpers import load, run, run_dirs, tiny_overrides, train_cmd
+from tests.reliability_helpers import load, run, run_dirs, tiny_overrides, train_cmd
 from tripletloss.engine.checkpoint import load_checkpoint
 
 MAX_IN_A_ROW = 3

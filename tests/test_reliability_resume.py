@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from conftest import SHARED_DATA
-from reliability_helpers import (assert_bit_identical, finish, kill, load, run, run_dirs, start, step_files,
+from tests.conftest import SHARED_DATA
+from tests.reliability_helpers import (assert_bit_identical, finish, kill, load, run, run_dirs, start, step_files,
                                  tiny_overrides, train_cmd, wait_for_checkpoints)
 from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint
 
