@@ -17,7 +17,7 @@ from tripletloss.engine.loop import Interrupted, TrainLoop
 from tripletloss.engine.run_dir import create_run_dir, latest_run_dir
 from tripletloss.errors import UserError
 from tripletloss.settings import apply_overrides, load_settings, validate
-from tripletloss.stages.job import check_input_size, load_training_data
+from tripletloss.stages.job import check_input_size, load_training_data, synthetic_validation
 from tripletloss.stages.softmax import SoftmaxJob
 from tripletloss.stages.triplet import TripletJob
 
@@ -89,6 +89,8 @@ def train(args):
     rng.seed_everything(settings["seed"] + rank)  # own dropout draws per rank; DDP copies rank 0's initial weights
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
     check_input_size(settings, f"{args.stage}_net")
+    if not settings["data_dir"] and not settings["lfw_dir"]:
+        settings = dict(settings, **distributed.main_first(synthetic_validation))
     data = distributed.main_first(load_training_data, settings)
     job = JOBS[args.stage](settings, data, device, finetune=args.finetune, rank=rank, world_size=world)
     if ckpt is None:

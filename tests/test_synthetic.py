@@ -25,7 +25,7 @@ def test_layout_counts_sizes_and_manifest(small_set):
     assert folders == [f"id_{i:04d}" for i in range(4)]
     for folder in folders:
         names = sorted(p.name for p in (small_set / folder).iterdir())
-        assert names == [f"{folder}_{j:04d}.png" for j in range(3)]
+        assert names == [f"{folder}_{j:04d}.png" for j in range(1, 4)]
     for path in _files(small_set):
         assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape == (64, 64, 3)
     manifest = (small_set / "SYNTHETIC.txt").read_text()
@@ -57,7 +57,7 @@ def test_changed_parameters_regenerate_and_drop_stale_identities(small_set):
 
 
 def test_partial_dataset_without_manifest_is_completed(small_set):
-    missing = small_set / "id_0003" / "id_0003_0002.png"
+    missing = small_set / "id_0003" / "id_0003_0003.png"
     expected = missing.read_bytes()
     missing.unlink()
     (small_set / "SYNTHETIC.txt").unlink()
@@ -109,3 +109,12 @@ def test_default_dataset_location_and_note(tmp_path, monkeypatch, capsys):
     assert synthetic.ensure_default_dataset() == tmp_path / "default"
     assert calls == [(tmp_path / "default", {"progress": True})]
     assert "SYNTHETIC face dataset" in capsys.readouterr().out
+
+
+def test_default_validation_set_has_unseen_identities_and_a_valid_pairs_file():
+    from tripletloss.data.synthetic import ensure_default_validation, render_face
+    from tripletloss.evaluation.verification import resolve_pairs
+    val_dir, pairs = ensure_default_validation()
+    paths1, paths2, issame, folds, skipped = resolve_pairs(val_dir, pairs)
+    assert skipped == 0 and len(set(folds)) == 10 and issame.sum() == len(issame) / 2
+    assert not np.array_equal(render_face(1, 0, 0), render_face(0, 0, 0))  # another seed: other identities

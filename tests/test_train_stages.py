@@ -85,7 +85,9 @@ def test_synthetic_default_trains_without_data(tmp_path):
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "SYNTHETIC" in proc.stdout + proc.stderr
-    assert list((tmp_path / "runs").glob("softmax-*/model.pt"))
+    (run_dir,) = (tmp_path / "runs").glob("softmax-*")
+    assert (run_dir / "model.pt").is_file()
+    assert ",val/accuracy," in (run_dir / "metrics.csv").read_text()  # evaluated on unseen synthetic identities
 
 
 def test_bad_yaml_is_one_line_error(tmp_path, orl_dir):

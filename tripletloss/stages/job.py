@@ -30,6 +30,14 @@ def check_input_size(settings, key):
                           f"{settings[key]} (set image_size={size} or change the YAML)")
 
 
+def synthetic_validation():
+    """Settings evaluating on the built-in synthetic validation identities: {lfw_dir, pairs}."""
+    from tripletloss.data.synthetic import ensure_default_validation
+    val_dir, pairs = ensure_default_validation()
+    print(f"Evaluating on the built-in SYNTHETIC validation identities ({pairs})")
+    return {"lfw_dir": str(val_dir), "pairs": str(pairs)}
+
+
 def build_stage_net(settings, key, variables):
     """Build the net of YAML setting `key` with `variables`; return it."""
     check_input_size(settings, key)
