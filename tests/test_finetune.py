@@ -39,10 +39,10 @@ def orl_split(orl_dir, tmp_path_factory):
 
 def test_finetune_beats_scratch_on_new_identities(orl_split, tmp_path, capsys):
     train_dir, val_dir = orl_split
-    common = [f"work_dir={tmp_path}", "num_workers=0", "softmax_batch_size=32", "finetune_freeze_epochs=1",
-              "softmax_lr=0.02"]
-    _, scratch = run_stage("softmax", train_dir, common, epochs=3)
-    _, tuned = run_stage("softmax", train_dir, common, epochs=3, extra=["--finetune", str(PROVIDED)])
+    common = [f"work_dir={tmp_path}", "num_workers=0", "softmax_batch_size=32", "softmax_lr=0.05",
+              "finetune_freeze_epochs=2", "finetune_unfreeze_from=res4a"]
+    _, scratch = run_stage("softmax", train_dir, common, epochs=4)
+    _, tuned = run_stage("softmax", train_dir, common, epochs=4, extra=["--finetune", str(PROVIDED)])
     acc_scratch, acc_tuned = val_accuracy(scratch / "model.pt", val_dir), val_accuracy(tuned / "model.pt", val_dir)
     print(f"ORL 40-class val accuracy: fine-tuned {acc_tuned:.3f}, from scratch {acc_scratch:.3f}, chance 0.025")
     assert acc_tuned > 3 * 0.025 and acc_tuned > acc_scratch + 0.05
