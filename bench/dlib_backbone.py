@@ -5,9 +5,8 @@
 Chips: dlib's HOG detector (upsample 1) + 5-point landmarks on each image, largest face, then dlib_chip_150;
 images with no face fall back to the whole image resized to 150x150 (counted). Embeddings come from the network
 parsed out of dlib_face_recognition_resnet_model_v1.dat (the same weights and graph as the import-dlib
-checkpoint). Accuracy: splits/pairs_val.txt in LFW format, Euclidean distance between descriptors, 10 folds;
-per fold the threshold best on the other nine is applied to it; prints mean +- std, plus the accuracy at dlib's
-own fixed threshold 0.6. Speed: forward images/s on CPU at several batch sizes, ours vs dlib's
+checkpoint). Accuracy: splits/pairs_val.txt through the project's LFW protocol (tripletloss.evaluation), plus the accuracy at
+dlib's own fixed threshold 0.6 on the raw descriptor distance. Speed: forward images/s on CPU at several batch sizes, ours vs dlib's
 compute_face_descriptor on the same chips, and the max abs difference between the two descriptors.
 """
 import argparse
@@ -24,22 +23,8 @@ from tripletloss.dlib_import.chip import dlib_chip_150
 from tripletloss.prepare.align import find_landmarks
 from tripletloss.prepare.landmarks import RESNET_FILE, load_detector, load_predictor, model_file
 from tripletloss.dlib_import.network import parse_dlib_resnet, reference_forward
-
-
-def read_pairs(path):
-    """LFW pairs file -> (folds, pairs): pairs is a list of (image a, image b, same) and folds[i] its fold index."""
-    lines = Path(path).read_text().split("\n")
-    num_folds, per_fold = map(int, lines[0].split())
-    pairs = []
-    for line in lines[1:]:
-        f = line.split()
-        if len(f) == 3:
-            pairs.append((f"{f[0]}/{f[0]}_{int(f[1]):04d}.jpg", f"{f[0]}/{f[0]}_{int(f[2]):04d}.jpg", True))
-        elif len(f) == 4:
-            pairs.append((f"{f[0]}/{f[0]}_{int(f[1]):04d}.jpg", f"{f[2]}/{f[2]}_{int(f[3]):04d}.jpg", False))
-    folds = np.repeat(np.arange(num_folds), 2 * per_fold)
-    assert len(folds) == len(pairs), f"{path}: expected {len(folds)} pairs, found {len(pairs)}"
-    return folds, pairs
+from tripletloss.evaluation.protocol import evaluate_folds
+from tripletloss.evaluation.verification import resolve_pairs
 
 
 def make_chips(root, names):
@@ -67,23 +52,6 @@ def embed(parsed, chips, batch=32):
     return torch.cat(out).numpy()
 
 
-def best_threshold(dist, same):
-    """The distance threshold (same iff dist < t) with the highest accuracy on these pairs."""
-    candidates = np.concatenate([[0.0], np.sort(dist) + 1e-6])
-    acc = [np.mean((dist < t) == same) for t in candidates]
-    return candidates[int(np.argmax(acc))]
-
-
-def ten_fold(dist, same, folds):
-    """Held-out accuracy per fold, each with the threshold chosen on the other folds; also those thresholds."""
-    accs, thresholds = [], []
-    for k in np.unique(folds):
-        t = best_threshold(dist[folds != k], same[folds != k])
-        accs.append(np.mean((dist[folds == k] < t) == same[folds == k]))
-        thresholds.append(t)
-    return np.array(accs), np.array(thresholds)
-
-
 def time_forward(parsed, chips, recognizer):
     """Rows (what, batch, images/s) for our forward and dlib's compute_face_descriptor on the same chips."""
     rows = []
@@ -109,7 +77,7 @@ def time_forward(parsed, chips, recognizer):
 
 
 def plot(dist, same, threshold, path):
-    """Save a histogram of matched / mismatched distances with the mean chosen threshold to path (PNG)."""
+    """Save a histogram of matched / mismatched distances with a vertical line at `threshold` to path (PNG)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -137,16 +105,16 @@ def main():
     dat = model_file(RESNET_FILE)
     parsed = parse_dlib_resnet(dat.read_bytes(), str(dat))
     root = Path(args.data)
-    folds, pairs = read_pairs(root / "splits" / "pairs_val.txt")
-    names = sorted({p for a, b, _ in pairs for p in (a, b)})
+    paths1, paths2, same, folds, _ = resolve_pairs(root, root / "splits" / "pairs_val.txt")
+    names = sorted({str(p.relative_to(root)) for p in paths1 + paths2})
     chips, fallback = make_chips(root, names)
     emb = dict(zip(names, embed(parsed, chips)))
-    dist = np.array([np.linalg.norm(emb[a] - emb[b]) for a, b, _ in pairs])
-    same = np.array([s for _, _, s in pairs])
-    accs, thresholds = ten_fold(dist, same, folds)
-    print(f"\n{len(pairs)} pairs, {len(names)} images, {fallback} without a detected face (whole image used)")
-    print(f"10-fold accuracy: {100 * accs.mean():.2f} +- {100 * accs.std():.2f} %  "
-          f"(thresholds {thresholds.min():.3f}..{thresholds.max():.3f})")
+    e1, e2 = (np.array([emb[str(p.relative_to(root))] for p in paths]) for paths in (paths1, paths2))
+    metrics, _ = evaluate_folds(e1, e2, same, folds)
+    dist = np.linalg.norm(e1 - e2, axis=1)
+    print(f"\n{len(same)} pairs, {len(names)} images, {fallback} without a detected face (whole image used)")
+    print(f"10-fold accuracy: {100 * metrics['accuracy']:.2f} +- {100 * metrics['accuracy_std']:.2f} %  "
+          f"(AUC {metrics['auc']:.4f}, EER {metrics['eer']:.4f})")
     print(f"accuracy at dlib's fixed threshold 0.6: {100 * np.mean((dist < 0.6) == same):.2f} %")
     recognizer = dlib.face_recognition_model_v1(str(dat))
     check = chips[:64]
@@ -158,7 +126,7 @@ def main():
     print(f"\n| {'forward (2 CPU threads)':<30} | batch | images/s | vs dlib |\n|---|---|---|---|")
     for what, batch, speed in rows:
         print(f"| {what:<30} | {batch:>5} | {speed:8.1f} | {speed / dlib_speed[batch]:6.2f}x |")
-    plot(dist, same, thresholds.mean(), args.plot)
+    plot(dist, same, 0.6, args.plot)
     print(f"\nplot: {args.plot}")
 
 
