@@ -5,14 +5,18 @@
 Prints a table of stage times and images/s, then the metrics.
 """
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from tripletloss import ROOT
-from tripletloss.evaluation.protocol import evaluate_folds
-from tripletloss.evaluation.verification import embed_pairs, resolve_pairs
-from tripletloss.inference import load_embedder
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from tripletloss import ROOT  # noqa: E402
+from tripletloss.evaluation.protocol import evaluate_folds  # noqa: E402
+from tripletloss.evaluation.verification import embed_pairs, resolve_pairs  # noqa: E402
+from tripletloss.inference import load_embedder  # noqa: E402
 
 CELEBA = ROOT.parent / "shared" / "data" / "celeba_subset"
 

@@ -10,6 +10,7 @@ dlib's own fixed threshold 0.6 on the raw descriptor distance. Speed: forward im
 compute_face_descriptor on the same chips, and the max abs difference between the two descriptors.
 """
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -18,13 +19,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tripletloss import ROOT
-from tripletloss.dlib_import.chip import dlib_chip_150
-from tripletloss.prepare.align import find_landmarks
-from tripletloss.prepare.landmarks import RESNET_FILE, load_detector, load_predictor, model_file
-from tripletloss.dlib_import.network import parse_dlib_resnet, reference_forward
-from tripletloss.evaluation.protocol import evaluate_folds
-from tripletloss.evaluation.verification import resolve_pairs
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from tripletloss import ROOT  # noqa: E402
+from tripletloss.dlib_import.chip import dlib_chip_150  # noqa: E402
+from tripletloss.prepare.align import find_landmarks  # noqa: E402
+from tripletloss.prepare.landmarks import RESNET_FILE, load_detector, load_predictor, model_file  # noqa: E402
+from tripletloss.dlib_import.network import parse_dlib_resnet, reference_forward  # noqa: E402
+from tripletloss.evaluation.protocol import evaluate_folds  # noqa: E402
+from tripletloss.evaluation.verification import resolve_pairs  # noqa: E402
 
 
 def make_chips(root, names):
