@@ -45,7 +45,7 @@ def test_finetune_beats_scratch_on_new_identities(orl_split, tmp_path, capsys):
     _, tuned = run_stage("softmax", train_dir, common, epochs=4, extra=["--finetune", str(PROVIDED)])
     acc_scratch, acc_tuned = val_accuracy(scratch / "model.pt", val_dir), val_accuracy(tuned / "model.pt", val_dir)
     print(f"ORL 40-class val accuracy: fine-tuned {acc_tuned:.3f}, from scratch {acc_scratch:.3f}, chance 0.025")
-    assert acc_tuned > 3 * 0.025 and acc_tuned > acc_scratch + 0.05
+    assert acc_tuned > 3 * 0.025 and acc_tuned > acc_scratch + 0.15
     out = capsys.readouterr().out
     assert "restored" in out and "fc9: re-initialised on purpose" in out
 
