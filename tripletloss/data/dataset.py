@@ -36,7 +36,7 @@ class FaceDataset(Dataset):
                 bad = bad or self.paths[index]
                 tried.append(index)
                 index = self._replacement(index, tried, rng)
-        tensor = to_input(image, self.preprocess, rng if self.train else None, flip=self.flip,
+        tensor = to_input(image, self.preprocess, seed if self.train else None, flip=self.flip,
                           random_flip=self.random_flip)
         return tensor, int(self.labels[index]), index, bad
 

@@ -13,6 +13,7 @@ class _EpochBatches(Sampler):
     def __init__(self, seed, rank=0, world_size=1):
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch, self.start = 0, 0
+        self._cached = (None, None)
 
     def set_epoch(self, epoch, start_batch=0):
         """Select the epoch to iterate and the batch to start from (to resume mid-epoch)."""
@@ -20,6 +21,11 @@ class _EpochBatches(Sampler):
 
     def batches(self, epoch):
         """Return this rank's list of batches for `epoch`, each a list of (index, seed) pairs."""
+        if self._cached[0] != epoch:
+            self._cached = (epoch, self._make_batches(epoch))
+        return self._cached[1]
+
+    def _make_batches(self, epoch):
         rng = np.random.default_rng([self.seed, epoch])
         out = []
         for batch in self.global_batches(rng):

@@ -35,20 +35,20 @@ def _centre_square(image, fraction):
     return image[top:top + side, left:left + side]
 
 
-def random_crop_and_flip(rng, slack):
-    """Draw a training augmentation from numpy Generator `rng`: (top, left, flip) for a crop with `slack` pixels.
+def flip_coin(seeds):
+    """The training flip of samples with these augmentation seeds (int or int array): their lowest bit.
 
-    The cached-feature path of stage 2 draws its flip with this same function, so both paths agree.
+    Seeds are uniform 63-bit integers, so this is a fair coin; the cached-feature path of stage 2 uses the same
+    function, so both paths mirror the same samples.
     """
-    top, left = rng.integers(0, slack + 1, size=2)
-    return int(top), int(left), bool(rng.integers(0, 2))
+    return np.asarray(seeds) & 1 == 1
 
 
-def to_input(image, preprocess, rng=None, flip=False, random_flip=True):
+def to_input(image, preprocess, seed=None, flip=False, random_flip=True):
     """Return the (C, size, size) float32 tensor for an RGB uint8 `image`.
 
-    With a numpy Generator `rng`, the crop position is random and, if `random_flip`, the flip is a coin toss
-    (training); without, the crop is central. `flip` mirrors the image when no coin is tossed.
+    With an augmentation `seed` (training), the crop position is drawn from it and, if `random_flip`, the flip is
+    `flip_coin(seed)`; without, the crop is central. `flip` mirrors the image when no coin is tossed.
     """
     size, resize = preprocess["size"], preprocess["resize"]
     image = _centre_square(image, preprocess.get("crop_fraction", 1.0))
@@ -56,9 +56,9 @@ def to_input(image, preprocess, rng=None, flip=False, random_flip=True):
                        else cv2.INTER_LINEAR)
     if image.ndim == 2:
         image = image[:, :, None]
-    if rng is not None:
-        top, left, coin = random_crop_and_flip(rng, resize - size)
-        flip = coin if random_flip else flip
+    if seed is not None:
+        top, left = (int(v) for v in np.random.default_rng(seed).integers(0, resize - size + 1, size=2))
+        flip = bool(flip_coin(seed)) if random_flip else flip
     else:
         top = left = (resize - size) // 2
     image = image[top:top + size, left:left + size]

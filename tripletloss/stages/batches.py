@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from tripletloss.data.transforms import random_crop_and_flip
+from tripletloss.data.transforms import flip_coin
 
 
 def _leave_stop_signals_to_main(worker_id):
@@ -43,15 +43,15 @@ class ImageBatches:
 class FeatureBatches:
     """Yields ({blob: features}, labels, bad file paths) from cached features (variants x N x F) for the batches.
 
-    Variant 1 (the mirror image) is used where the training flip coin, drawn exactly as FaceDataset draws it
-    from the sample's seed, comes up; variant 0 (centre crop) otherwise. `bad` maps the index of each image that
+    Variant 1 (the mirror image) is used where the training flip coin of the sample's seed (the one FaceDataset
+    uses) comes up, if `random_flip`; variant 0 (centre crop) otherwise. `bad` maps the index of each image that
     could not be decoded (its features are another image's) to its path.
     """
 
-    def __init__(self, features, blob, labels, sampler, preprocess, random_flip, device, bad=None):
+    def __init__(self, features, blob, labels, sampler, random_flip, device, bad=None):
         self.features, self.blob, self.sampler, self.bad = features.to(device), blob, sampler, bad or {}
         self.labels = torch.as_tensor(np.asarray(labels), device=device)
-        self.slack, self.random_flip = preprocess["resize"] - preprocess["size"], random_flip
+        self.random_flip = random_flip
 
     def set_epoch(self, epoch, start_batch=0):
         """Select the epoch and the batch to start from."""
@@ -63,9 +63,7 @@ class FeatureBatches:
     def __iter__(self):
         for batch in self.sampler:
             index = torch.tensor([i for i, _ in batch], device=self.features.device)
-            variant = torch.tensor([self._flip(seed) for _, seed in batch], device=self.features.device)
+            flips = flip_coin([seed for _, seed in batch]) & self.random_flip
+            variant = torch.as_tensor(flips.astype(np.int64), device=self.features.device)
             yield ({self.blob: self.features[variant, index]}, self.labels[index],
                    [self.bad[i] for i, _ in batch if i in self.bad])
-
-    def _flip(self, seed):
-        return int(self.random_flip and random_crop_and_flip(np.random.default_rng(seed), self.slack)[2])

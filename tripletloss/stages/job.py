@@ -1,4 +1,6 @@
 """What both stages share: building the net, restoring weights, the checkpoint record and periodic evaluation."""
+import functools
+
 import torch
 
 from tripletloss.data.folders import read_identity_list, scan_folders
@@ -78,7 +80,7 @@ class Job:
         self.spec_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
         self.base_lr = settings[f"{self.stage}_lr"]
 
-    @property
+    @functools.cached_property
     def steps_per_epoch(self):
         """Batches per epoch (the same every epoch)."""
         return len(self.source.sampler.batches(0))

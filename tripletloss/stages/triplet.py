@@ -38,8 +38,7 @@ class TripletJob(Job):
         blob = self.cacheable_blob()
         if blob and settings["cache_features"]:
             features, bad = self.cache_features(blob, paths, labels, progress)
-            self.source = FeatureBatches(features, blob, labels, sampler, preprocess, settings["augment_flip"],
-                                         device, bad)
+            self.source = FeatureBatches(features, blob, labels, sampler, settings["augment_flip"], device, bad)
         else:
             dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"])
             self.source = ImageBatches(dataset, sampler, settings["num_workers"], device)
