@@ -1,8 +1,11 @@
 """Reference miners in vectorised torch ops (the CPU path): no Python loop over pairs, nothing of size B^3.
 
-semihard / violating / batch_all sort each anchor's negative distances once; the candidates of a pair (a, p) are
-then a contiguous run of that sorted row, found with two binary searches, and a random pick is an offset into it:
-O(B^2 log B + pairs log B) in all.
+semihard / violating use rejection sampling: each pair draws negatives of its anchor uniformly (in blocks of 1, 2,
+4, ... draws per tensor op) and keeps the first candidate, which settles most pairs in O(pairs) work; the few left
+are scanned over their anchor's row, which finds their candidates or proves there are none. Either way the kept
+negative is uniform among the pair's candidates, and no row is sorted.
+batch_all sorts each anchor's negative distances once; the candidates of a pair (a, p) are then a prefix of that
+sorted row, found with a binary search, and a random pick is an offset into it: O(B^2 log B + pairs log B).
 """
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,6 +14,11 @@ import torch
 
 from tripletloss.mining.distances import gram_to_squared
 from tripletloss.mining.sampling import local_generator, sample_sorted
+
+#: Uniform draws per pair before the exhaustive scan takes over (semihard, violating).
+REJECTION_ROUNDS = 64
+#: Pairs scanned at once by the exhaustive fallback (bounds its memory to FALLBACK_CHUNK x B).
+FALLBACK_CHUNK = 4096
 
 
 def _distances(x, squared):
@@ -69,33 +77,94 @@ def _rowwise_searchsorted(sorted_rows, rows, values, right):
     return torch.searchsorted(sorted_rows, padded, right=right)[rows, slot]
 
 
-def _candidate_ranges(x, labels, margin, squared, ordered, semihard):
-    """Pairs (a, p), the [lo, hi) run of a's ascending negatives (column `order`) that are candidates:
-    d_ap < d_an (semihard only) and d_an < d_ap + margin."""
+def _violation_ranges(x, labels, margin, squared):
+    """Ordered pairs (a, p), a != p, and how many of a's ascending negatives (column `order`) are candidates
+    (d_an < d_ap + margin): they are the first `count` of the row. Returns (a, p, count, order)."""
     dist = _distances(x, squared)
-    a, p = same_label_pairs(labels, ordered)
+    a, p = same_label_pairs(labels, ordered=True)
     d_ap = dist[a, p]
-    if ordered:  # a != p covers every same-label entry off the diagonal
-        dist[a, p] = float("inf")
-    else:
-        dist[torch.cat([a, p]), torch.cat([p, a])] = float("inf")
+    dist[a, p] = float("inf")  # a != p covers every same-label entry off the diagonal
     dist.fill_diagonal_(float("inf"))
     order = _argsort_rows(dist)
-    values = dist.gather(1, order)
-    hi = _rowwise_searchsorted(values, a, d_ap + margin, right=False)
-    lo = _rowwise_searchsorted(values, a, d_ap, right=True) if semihard else torch.zeros_like(hi)
-    return a, p, lo, hi.clamp_min(lo), order
+    count = _rowwise_searchsorted(dist.gather(1, order), a, d_ap + margin, right=False)
+    return a, p, count, order
+
+
+def _uniform_rank(count, generator):
+    """Uniform integers in [0, count) (count >= 1, any shape), drawn from `generator`."""
+    u = torch.rand(count.shape, generator=generator, dtype=torch.float64, device=count.device)
+    return torch.minimum((u * count).long(), count - 1)
+
+
+def _label_negatives(labels):
+    """(table (U, N) int64, count (U,), group (B,)) over the U distinct labels: row u of `table` lists, ascending,
+    the indices whose label is not the u-th (padded with 0), count[u] how many; group[a] is the row of a's label."""
+    uniq, group = torch.unique(labels, return_inverse=True)
+    other = group.unsqueeze(0) != torch.arange(uniq.numel(), device=labels.device).unsqueeze(1)
+    count = other.sum(dim=1)
+    rows, cols = other.nonzero(as_tuple=True)
+    slot = torch.arange(rows.numel(), device=labels.device) - (count.cumsum(0) - count)[rows]
+    table = torch.zeros(uniq.numel(), int(count.max()), dtype=torch.long, device=labels.device)
+    table[rows, slot] = cols
+    return table, count, group
+
+
+def _propose(dist, a, lo, hi, labels, generator):
+    """Rejection sampling: every pair draws negatives of its anchor uniformly (REJECTION_ROUNDS at most, in blocks
+    of 1, 2, 4, ...) and keeps the first with lo < d_an < hi. Each anchor needs a negative.
+    Returns (found, n): which pairs met a candidate, and that candidate."""
+    table, count, group = _label_negatives(labels)
+    n = torch.zeros_like(a)
+    found = torch.zeros_like(a, dtype=torch.bool)
+    todo = torch.arange(a.numel(), device=a.device)
+    drawn, block = 0, 1
+    while todo.numel() and drawn < REJECTION_ROUNDS:
+        block = min(block, REJECTION_ROUNDS - drawn)
+        g = group[a[todo]].unsqueeze(1)
+        rank = _uniform_rank(count[g].expand(-1, block), generator)
+        proposal = torch.take(table, g * table.shape[1] + rank)
+        d_an = torch.take(dist, a[todo].unsqueeze(1) * dist.shape[1] + proposal)
+        hit = (d_an > lo[todo].unsqueeze(1)) & (d_an < hi[todo].unsqueeze(1))
+        any_hit = hit.any(dim=1)
+        first = hit.to(torch.uint8).argmax(dim=1)
+        n[todo[any_hit]] = proposal[any_hit, first[any_hit]]
+        found[todo[any_hit]] = True
+        todo = todo[~any_hit]
+        drawn, block = drawn + block, 2 * block
+    return found, n
+
+
+def _exhaustive(dist, labels, a, lo, hi, generator):
+    """For each pair, scan its anchor's row: (found, n) with n uniform among all n with lo < d_an < hi."""
+    n = torch.zeros_like(a)
+    found = torch.zeros_like(a, dtype=torch.bool)
+    for chunk in torch.arange(a.numel(), device=a.device).split(FALLBACK_CHUNK):
+        rows = dist[a[chunk]]
+        negative = labels.unsqueeze(0) != labels[a[chunk]].unsqueeze(1)
+        pair, col = (negative & (rows > lo[chunk, None]) & (rows < hi[chunk, None])).nonzero(as_tuple=True)
+        count = torch.bincount(pair, minlength=chunk.numel())
+        hit = count > 0
+        pick = (count.cumsum(0) - count)[hit] + _uniform_rank(count[hit], generator)
+        found[chunk[hit]] = True
+        n[chunk[hit]] = col[pick]
+    return found, n
 
 
 def _one_negative_per_pair(x, labels, margin, seed, squared, semihard):
     """semihard / violating: for each pair a < p with candidates, one candidate chosen uniformly at random."""
-    a, p, lo, hi, order = _candidate_ranges(x, labels, margin, squared, ordered=False, semihard=semihard)
-    u = torch.rand(a.numel(), generator=local_generator(seed, x.device), dtype=torch.float64, device=x.device)
-    count = hi - lo
-    keep = count > 0
-    a, p, lo, count, u = a[keep], p[keep], lo[keep], count[keep], u[keep]
-    pick = lo + torch.minimum((u * count).long(), count - 1)
-    return a, p, order[a, pick]
+    dist = _distances(x, squared)
+    a, p = same_label_pairs(labels, ordered=False)
+    d_ap = dist[a, p]
+    lo = d_ap if semihard else torch.full_like(d_ap, -float("inf"))
+    hi = d_ap + margin
+    nearest_negative = dist.masked_fill(labels.unsqueeze(0) == labels.unsqueeze(1), float("inf")).amin(dim=1)
+    keep = (nearest_negative[a] < hi).nonzero(as_tuple=True)[0]  # a pair failing this has no candidate
+    a, p, lo, hi = a[keep], p[keep], lo[keep], hi[keep]
+    generator = local_generator(seed, x.device)
+    found, n = _propose(dist, a, lo, hi, labels, generator)
+    rest = (~found).nonzero(as_tuple=True)[0]
+    found[rest], n[rest] = _exhaustive(dist, labels, a[rest], lo[rest], hi[rest], generator)
+    return a[found], p[found], n[found]
 
 
 def semihard(x, labels, margin, seed, squared):
@@ -127,7 +196,7 @@ def batch_all(x, labels, margin, seed, squared, max_triplets=None):
 
     Triplets come grouped by (a, p) in row-major order; within a pair, negatives by increasing distance.
     """
-    a, p, _, count, order = _candidate_ranges(x, labels, margin, squared, ordered=True, semihard=False)
+    a, p, count, order = _violation_ranges(x, labels, margin, squared)
     ends = count.cumsum(0)
     total = int(ends[-1]) if ends.numel() else 0
     flat = sample_sorted(total, max_triplets, local_generator(seed, x.device), x.device)
