@@ -44,6 +44,14 @@ layers:
   - {name: fc9, type: fc, num_output: $num_classes}
 outputs: {logits: fc9, embedding: bn8}
 """
+#: The tiny stage-1 net with dropout, for tests where exact resume and rank agreement must cover dropout's RNG.
+TINY_SOFTMAX_DROPOUT = """
+include: [tiny_backbone.yaml]
+layers:
+  - {name: drop8, type: dropout, ratio: 0.2}
+  - {name: fc9, type: fc, num_output: $num_classes}
+outputs: {logits: fc9, embedding: bn8}
+"""
 TINY_TRIPLET = """
 include: [{file: tiny_backbone.yaml, lr_mult: 0}]
 layers:

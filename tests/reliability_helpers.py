@@ -12,17 +12,9 @@ from pathlib import Path
 
 import torch
 
+from tests.conftest import TINY_SOFTMAX_DROPOUT
 from tests.conftest import tiny_overrides as conftest_tiny_overrides
 from tripletloss import ROOT
-
-#: conftest's tiny stage-1 net plus dropout, so exact resume must also restore the RNG that dropout draws from.
-TINY_SOFTMAX = """
-include: [tiny_backbone.yaml]
-layers:
-  - {name: drop8, type: dropout, ratio: 0.2}
-  - {name: fc9, type: fc, num_output: $num_classes}
-outputs: {logits: fc9, embedding: bn8}
-"""
 
 #: One thread per process: the tests run two trainings side by side on a 2-core machine.
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
@@ -36,7 +28,7 @@ def tiny_overrides(root, data_dir, identities=8, extra=()):
     """
     root = Path(root)
     overrides = conftest_tiny_overrides(root)
-    (root / "nets" / "softmax.yaml").write_text(TINY_SOFTMAX)
+    (root / "nets" / "softmax.yaml").write_text(TINY_SOFTMAX_DROPOUT)
     names = sorted(p.name for p in Path(data_dir).iterdir() if p.is_dir())[:identities]
     (root / "identities.txt").write_text("\n".join(names) + "\n")
     return overrides + [f"data_dir={data_dir}", f"train_identities={root / 'identities.txt'}",

@@ -17,18 +17,12 @@ import torch
 
 import train
 from tests import ddp_worker
+from tests.conftest import TINY_SOFTMAX_DROPOUT
 from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.mining import STRATEGIES
 
 WORKER = Path(ddp_worker.__file__)
 IDENTITIES = [f"s{i}" for i in range(1, 9)]  # 8 ORL identities, 80 images
-TINY_SOFTMAX_DROPOUT = """
-include: [tiny_backbone.yaml]
-layers:
-  - {name: drop8, type: dropout, ratio: 0.3}
-  - {name: fc9, type: fc, num_output: $num_classes}
-outputs: {logits: fc9, embedding: bn8}
-"""
 
 
 def torchrun(nproc, plan, tmp_path):

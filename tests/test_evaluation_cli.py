@@ -9,13 +9,11 @@ import pytest
 import train
 from tests.conftest import tiny_overrides
 from tests.evaluation_helpers import assert_png_drawn
-from tripletloss import ROOT
 from tripletloss.cli import main
 from tripletloss.evaluation.runlog import read_metrics
 from tripletloss.evaluation.verification import JSON_KEYS
 from tripletloss.prepare.pairs import make_pairs, write_pairs
 
-SHARED = ROOT.parent / "shared" / "data"
 IDENTITIES = 10                                   # the first ten ORL identities by name: s1, s10 .. s18
 EPOCHS = 8
 
@@ -29,11 +27,9 @@ def train_tiny(work, name, orl, epochs, *settings):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, orl_dir):
     """Checkpoints of the tiny net on ten ORL identities: trained (validation pairs every 4 epochs) and untrained."""
-    orl = SHARED / "orl_faces"
-    if not orl.is_dir():
-        pytest.skip(f"{orl} is absent (real face data lives in ../shared/data)")
+    orl = orl_dir
     work = tmp_path_factory.mktemp("tiny")
     names = sorted(p.name for p in orl.iterdir() if p.is_dir())[:IDENTITIES]
     (work / "ids.txt").write_text("\n".join(names) + "\n")

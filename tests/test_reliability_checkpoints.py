@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import SHARED_DATA
-from tests.reliability_helpers import TINY_SOFTMAX, load, run, run_dirs, step_files, tiny_overrides, train_cmd
+from tests.conftest import TINY_SOFTMAX_DROPOUT
+from tests.reliability_helpers import load, run, run_dirs, step_files, tiny_overrides, train_cmd
 from tripletloss.data.transforms import make_preprocess
 from tripletloss.engine import rng
 from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, save_atomic
@@ -18,11 +18,9 @@ from tripletloss.settings import RULES
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, orl_dir):
     """A finished 1-epoch softmax run (5 steps) checkpointing every 2 steps, keeping 2: (overrides, run dir)."""
-    orl = SHARED_DATA / "orl_faces"
-    if not orl.is_dir():
-        pytest.skip(f"{orl} is absent (real face data lives in ../shared/data)")
+    orl = orl_dir
     root = tmp_path_factory.mktemp("ckpt")
     overrides = tiny_overrides(root, orl, extra=["softmax_epochs=1", "checkpoint_every_steps=2",
                                                  "keep_checkpoints=2"])
@@ -99,7 +97,7 @@ def _variant_net(tmp_path, overrides, replace):
         assert old in text
         text = text.replace(old, new)
     (nets / "tiny_backbone.yaml").write_text(text)
-    (nets / "softmax.yaml").write_text(TINY_SOFTMAX)
+    (nets / "softmax.yaml").write_text(TINY_SOFTMAX_DROPOUT)
     return nets / "softmax.yaml"
 
 
