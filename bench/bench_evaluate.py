@@ -32,7 +32,7 @@ def main():
     args = p.parse_args()
     embedder = load_embedder(args.model, device=args.device)
     t0 = time.perf_counter()
-    paths1, paths2, issame, folds = resolve_pairs(args.data_dir, args.pairs)
+    paths1, paths2, issame, folds, _ = resolve_pairs(args.data_dir, args.pairs)
     t1 = time.perf_counter()
     emb1, emb2 = embed_pairs(embedder, paths1, paths2, flip=args.flip, progress=False)
     t2 = time.perf_counter()

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from tripletloss.errors import UserError
 from tripletloss.evaluation import protocol
 
 
@@ -137,5 +138,5 @@ def test_subtract_mean_uses_only_the_training_folds():
 
 def test_needs_two_folds():
     emb1, emb2, issame, folds = layout(([0.1], [0.9]))
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError, match="at least two folds"):
         protocol.evaluate_folds(emb1, emb2, issame, folds)

@@ -77,13 +77,15 @@ def test_split_symlinks_are_identity_disjoint_with_pairs(tmp_path):
 
 
 def test_split_lists_mode_and_small_val_lowers_pairs(tmp_path):
-    counts = {"a": 2, "b": 2, "c": 3, "d": 1, "e": 5}
+    counts = {"a": 2, "b": 2, "c": 3, "d": 1, "e": 5, "f": 2}
     root = make_dataset(tmp_path / "faces", counts)
-    train, val, pairs = split_dataset(root, tmp_path / "out", val_ratio=0.6, seed=1, mode="lists")
+    with pytest.raises(UserError, match="at least 4 identities"):  # 3 val identities: one fold, no protocol
+        split_dataset(root, tmp_path / "few", val_ratio=0.5, seed=1, mode="lists")
+    train, val, pairs = split_dataset(root, tmp_path / "out", val_ratio=0.7, seed=1, mode="lists")
     assert (tmp_path / "out" / "train.txt").read_text().split() == train
     assert (tmp_path / "out" / "val.txt").read_text().split() == val
-    assert "d" in train and len(val) == 3
-    assert len({p.fold for p in pairs}) == 1
+    assert "d" in train and len(val) == 4
+    assert len({p.fold for p in pairs}) == 2
     assert read_pairs(tmp_path / "out" / "pairs.txt") == pairs
     check_pairs(pairs, counts)
 
@@ -92,14 +94,14 @@ def test_split_lists_mode_and_small_val_lowers_pairs(tmp_path):
 @given(st.lists(st.integers(1, 12), min_size=2, max_size=40), st.integers(1, 50), st.integers(1, 10))
 def test_make_pairs_properties(sizes, num_pairs, num_folds):
     counts = {f"p{k}": n for k, n in enumerate(sizes)}
-    if sum(n >= 2 for n in sizes) < 2:
+    if min(num_folds, sum(n >= 2 for n in sizes) // 2) < 2:
         with pytest.raises(UserError):
             make_pairs(counts, num_pairs, num_folds)
         return
     pairs = make_pairs(counts, num_pairs, num_folds, seed=5)
     check_pairs(pairs, counts)
     folds = {p.fold for p in pairs}
-    assert 1 <= len(folds) <= num_folds
+    assert 2 <= len(folds) <= num_folds
     per_fold = len(pairs) // len(folds) // 2
     assert 1 <= per_fold <= num_pairs
     assert all(sum(p.same for p in pairs if p.fold == k) == per_fold for k in folds)

@@ -81,7 +81,8 @@ def _svm(clf, x):
 def _knn(clf, x):
     """Return (winning class index, its fraction of the k nearest votes) per row; nearer neighbours break ties."""
     k, n_classes = int(clf["k"]), len(clf["classes"])
-    dist = ((x[:, None, :] - clf["embeddings"][None].astype(np.float64)) ** 2).sum(axis=2)
+    emb = clf["embeddings"].astype(np.float64)
+    dist = (x ** 2).sum(1)[:, None] + (emb ** 2).sum(1)[None] - 2 * x @ emb.T  # (N, M), never (N, M, D)
     nearest = clf["labels"][np.argsort(dist, axis=1, kind="stable")[:, :k]]
     votes = np.zeros((len(x), n_classes))
     rows = np.repeat(np.arange(len(x)), k)

@@ -8,6 +8,8 @@ strictly below the threshold (facenet's `np.less(dist, threshold)`).
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from tripletloss.errors import UserError
+
 METRICS = ("euclidean", "cosine")
 
 
@@ -122,7 +124,7 @@ def evaluate_folds(emb1, emb2, issame, folds, metric="euclidean", subtract_mean=
     issame, folds = np.asarray(issame, dtype=bool), np.asarray(folds)
     fold_ids = np.unique(folds)
     if fold_ids.size < 2:
-        raise ValueError("the verification protocol needs at least two folds")
+        raise UserError(f"the verification protocol needs at least two folds of pairs, got {fold_ids.size}")
     heldout = np.empty(len(issame))
     acc, thr, val, far = [], [], [], []
     for k in fold_ids:

@@ -13,8 +13,10 @@ JSON_KEYS = ("accuracy", "accuracy_std", "val", "val_std", "far", "auc", "eer", 
 
 
 def _image_path(data_dir, name, i, pairs_path, line):
-    """Return the file of image `i` of identity `name`; UserError naming the pairs line when it is missing."""
-    identity_dir = Path(data_dir) / name
+    """Return the file of image `i` of identity `name` (data_dir: roots joined with ':'); UserError naming the
+    pairs line when it is missing."""
+    roots = [Path(r) for r in str(data_dir).split(":") if r]
+    identity_dir = next((r / name for r in roots if (r / name).is_dir()), roots[0] / name)
     if not identity_dir.is_dir():
         raise UserError(f"{pairs_path} line {line}: no identity folder {identity_dir}")
     try:
@@ -70,6 +72,8 @@ def verify(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, metr
     the (N,) labels, for an ROC plot.
     """
     paths1, paths2, issame, folds, skipped = resolve_pairs(data_dir, pairs_path, skip_missing)
+    if not len(issame):
+        raise UserError(f"{pairs_path}: no pair has both of its images in {data_dir}")
     emb1, emb2 = embed_pairs(embedder, paths1, paths2, flip, progress)
     metrics, heldout = evaluate_folds(emb1, emb2, issame, folds, metric, subtract_mean)
     return dict(metrics, skipped_pairs=skipped), heldout, issame

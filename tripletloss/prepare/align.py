@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from tripletloss.errors import UserError
 from tripletloss.prepare.dataset import identity_dirs, image_files
 from tripletloss.prepare.landmarks import load_detector, load_predictor, require_dlib
 from tripletloss.prepare.templates import target_points
@@ -123,9 +124,17 @@ def _pid_alive(pid):
 
 
 def work_list(raw, out, ext):
-    """Return [(source image, output path)] for every image under `raw`, in sorted order."""
-    return [(src, Path(out) / d.name / f"{src.stem}.{ext}")
-            for d in identity_dirs(raw) for src in image_files(d)]
+    """Return [(source image, output path)] for every image under `raw`, in sorted order.
+
+    Raises UserError when two sources would write one output (`a.jpg` and `a.png` in one identity folder).
+    """
+    jobs = [(src, Path(out) / d.name / f"{src.stem}.{ext}") for d in identity_dirs(raw) for src in image_files(d)]
+    seen = {}
+    for src, dst in jobs:
+        if dst in seen:
+            raise UserError(f"{seen[dst]} and {src} would both be aligned to {dst}; rename one of them")
+        seen[dst] = src
+    return jobs
 
 
 _WORKER = {}

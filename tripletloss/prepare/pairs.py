@@ -129,8 +129,8 @@ def make_pairs(counts, num_pairs=300, num_folds=10, seed=0):
     """
     usable = {k: v for k, v in counts.items() if v >= 2}
     folds = min(num_folds, len(usable) // 2)
-    if folds < 1:
-        raise UserError(f"pairs need at least 2 identities with >= 2 images (have {len(usable)})")
+    if folds < 2:
+        raise UserError(f"pairs need at least 4 identities with >= 2 images, for two folds (have {len(usable)})")
     rng = random.Random(seed)
     groups = [{name: usable[name] for name in g} for g in fold_partition(usable, folds, rng)]
     n = min([num_pairs] + [c for g in groups for c in pair_capacity(g)])
