@@ -65,6 +65,9 @@ def _resumed_settings(ckpt, path, args):
 
     Prints the settings that change; raises UserError if the checkpoint is of the other stage.
     """
+    if not {"config", "state", "optimizer"} <= ckpt.keys():
+        raise UserError(f"--resume {path}: a final model, not a resumable checkpoint (resume its run directory, "
+                        "or start from it with --finetune)")
     if ckpt.get("stage") != args.stage:
         raise UserError(f"--resume {path}: a '{ckpt.get('stage')}' checkpoint, not '{args.stage}' "
                         f"(use --stage {ckpt.get('stage')})")
@@ -92,7 +95,10 @@ def train(args):
     if not settings["data_dir"] and not settings["lfw_dir"]:
         settings = dict(settings, **distributed.main_first(synthetic_validation))
     data = distributed.main_first(load_training_data, settings)
-    job = JOBS[args.stage](settings, data, device, finetune=args.finetune, rank=rank, world_size=world)
+    finetune = args.finetune
+    if ckpt is not None and (args.stage == "triplet" or ckpt.get("finetuned")):
+        finetune = path  # rebuild from the checkpoint itself: its backbone, preprocess and freeze schedule
+    job = JOBS[args.stage](settings, data, device, finetune=finetune, rank=rank, world_size=world)
     if ckpt is None:
         run_dir = distributed.broadcast_object(
             create_run_dir(settings["work_dir"], args.stage, settings) if rank == 0 else None)

@@ -57,3 +57,29 @@ def test_triplet_stage_on_the_provided_backbone(orl_split, tmp_path):
     provided, trained = load_checkpoint(PROVIDED)["model"], load_checkpoint(run_dir / "model.pt")["model"]
     backbone = [k for k in trained if not k.startswith("fc9_1.")]
     assert all(torch.equal(provided[k], trained[k].to(provided[k].dtype)) for k in backbone)
+
+
+def test_resuming_a_finetune_run_keeps_its_freeze_schedule(orl_split, tmp_path):
+    train_dir, _ = orl_split
+    common = [f"work_dir={tmp_path}", "num_workers=0", "softmax_batch_size=64", "finetune_freeze_epochs=1",
+              "finetune_unfreeze_from=res4a", "deterministic=true"]
+    _, run_dir = run_stage("softmax", train_dir, common, epochs=2, extra=["--finetune", str(PROVIDED)])
+    first_epoch = sorted(run_dir.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))[0]
+    _, resumed = run_stage("softmax", train_dir, common, epochs=2, extra=["--resume", str(first_epoch)])
+    assert resumed == run_dir
+    final = load_checkpoint(run_dir / "model.pt")
+    assert final["finetuned"] is True
+    reference = load_checkpoint(first_epoch)  # the resumed run rewrote model.pt; compare with a clean rerun
+    _, again = run_stage("softmax", train_dir, [f"work_dir={tmp_path / 'again'}"] + common[1:], epochs=2,
+                         extra=["--finetune", str(PROVIDED)])
+    rerun = load_checkpoint(again / "model.pt")["model"]
+    assert reference["state"]["epoch"] == 1
+    assert all(torch.equal(final["model"][k], rerun[k]) for k in rerun)
+
+
+def test_a_final_model_is_not_resumable(tmp_path, capsys):
+    import train
+    with pytest.raises(SystemExit) as exit_:
+        train.main(["--stage", "triplet", "--resume", str(PROVIDED), "--set", f"work_dir={tmp_path}"])
+    assert exit_.value.code == 2
+    assert "a final model, not a resumable checkpoint" in capsys.readouterr().err

@@ -34,3 +34,9 @@ def test_typo_in_config_file_is_caught(tmp_path):
     path.write_text(text)
     with pytest.raises(ConfigError, match="unknown setting 'margn'"):
         load_settings(path)
+
+
+@pytest.mark.parametrize("override", ["margin=nan", "softmax_lr=inf", "weight_decay=-inf"])
+def test_non_finite_numbers_are_rejected(override):
+    with pytest.raises(ConfigError, match=override.split("=")[0]):
+        load_settings(overrides=[override])

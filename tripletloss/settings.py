@@ -4,6 +4,7 @@
 data is read, and each problem is one line naming the key.
 """
 import difflib
+import math
 import runpy
 import types
 from pathlib import Path
@@ -35,6 +36,8 @@ class Rule:
             ok_type = True
         if not ok_type:
             return f"must be {self.kind.__name__}, got {value!r}"
+        if self.kind is float and not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
         if self.choices and value not in self.choices:
             return f"must be one of {', '.join(self.choices)}, got {value!r}"
         if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):

@@ -68,7 +68,10 @@ class TrainLoop:
         self.optimizer, self.phase = None, None
 
     def _set_phase(self, epoch):
-        phase = self.job.phase(epoch)
+        self._enter_phase(self.job.phase(epoch))
+
+    def _enter_phase(self, phase):
+        """Apply freeze phase `phase` and build its optimizer, unless it is the current one."""
         if phase != self.phase:
             self.phase = phase
             self.job.apply_phase(phase)
@@ -82,7 +85,8 @@ class TrainLoop:
     def resume_from(self, ckpt):
         """Restore optimizer, RNG and loop state from checkpoint dict `ckpt` (the model is already loaded)."""
         self.state = TrainState(**ckpt["state"])
-        self._set_phase(self.state.epoch)
+        # The phase the optimizer was saved in: an epoch-end checkpoint precedes the next epoch's phase switch.
+        self._enter_phase(ckpt.get("phase", self.job.phase(self.state.epoch)))
         self.optimizer.load_state_dict(ckpt["optimizer"])
         rng.restore(distributed.own_rng_state(ckpt))
 
@@ -96,7 +100,7 @@ class TrainLoop:
             return None
         path = self.run_dir / (name or f"step-{self.state.step}.pt")
         save_atomic(dict(self.job.model_record(), optimizer=self.optimizer.state_dict(),
-                         state=asdict(self.state), rng=rng_ranks[0], rng_ranks=rng_ranks,
+                         state=asdict(self.state), phase=self.phase, rng=rng_ranks[0], rng_ranks=rng_ranks,
                          config=dict(self.settings)), path)
         if name is None:
             prune_checkpoints(self.run_dir, self.settings["keep_checkpoints"])
@@ -125,9 +129,9 @@ class TrainLoop:
             stats = self._step(inputs, labels)
             st.batch += 1
             st.step += 1
-            bar.set_postfix(loss=f"{stats.get('loss', float('nan')):.4f}", lr=f"{self._lr():.3g}")
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", lr=f"{stats['lr']:.3g}")
             if st.step % self.settings["log_every_steps"] == 0:
-                self.log.log({f"train/{k}": v for k, v in stats.items()} | {"train/lr": self._lr()},
+                self.log.log({f"train/{k}": v for k, v in stats.items()},
                              st.step, st.epoch)
             every = self.settings["checkpoint_every_steps"]
             if every and st.step % every == 0:
@@ -152,6 +156,7 @@ class TrainLoop:
         self._buffers = [b.clone() for b in self.job.net.buffers()]  # BatchNorm statistics, for _skip to restore
         self.optimizer.zero_grad(set_to_none=True)
         loss, stats = self.job.objective(inputs, labels, st.step)
+        stats = dict(stats, lr=lr)  # the rate this step used (logged beside its loss)
         finite = distributed.all_finite(loss)  # under DDP every rank joins the backward and skips alike
         if finite or distributed.is_active():
             loss.backward()
@@ -164,8 +169,8 @@ class TrainLoop:
         return dict(stats, loss=loss.item())
 
     def _grads_finite(self):
-        grads = [p.grad for p in self.job.net.parameters() if p.grad is not None]
-        return all(torch.isfinite(g).all() for g in grads)
+        grads = [p.grad.isfinite().all() for p in self.job.net.parameters() if p.grad is not None]
+        return bool(torch.stack(grads).all()) if grads else True  # one device sync, not one per tensor
 
     def _skip(self, stats):
         st = self.state
@@ -174,7 +179,7 @@ class TrainLoop:
         self.optimizer.zero_grad(set_to_none=True)
         for buf, saved in zip(self.job.net.buffers(), self._buffers):  # undo the forward pass's BatchNorm update
             buf.copy_(saved)
-        tqdm.write(f"warning: non-finite loss or gradient at step {st.step + 1}: step skipped "
+        self._say(f"warning: non-finite loss or gradient at step {st.step + 1}: step skipped "
                    f"({st.nonfinite} in a row)")
         if st.nonfinite >= self.settings["max_nonfinite_steps"]:
             raise NonFiniteError(f"{st.nonfinite} consecutive steps with a non-finite loss or gradient "
@@ -182,11 +187,16 @@ class TrainLoop:
                                  f"checkpoint in {self.run_dir} is intact (try a lower learning rate)")
         return dict(stats, loss=float("nan"))
 
+    def _say(self, message):
+        """Print a line above the progress bar, on the main rank only."""
+        if self.is_main:
+            tqdm.write(message)
+
     def _note_bad_files(self, bad):
         for path in bad:
             if path and path not in self.state.bad_files:
                 self.state.bad_files.append(path)
-                tqdm.write(f"warning: {path}: cannot be decoded; replaced by another image of the same identity")
+                self._say(f"warning: {path}: cannot be decoded; replaced by another image of the same identity")
 
     def _end_epoch(self):
         st = self.state
@@ -195,7 +205,7 @@ class TrainLoop:
         st.batch = 0
         if metrics:
             self.log.log({f"val/{k}": v for k, v in metrics.items()}, st.step, st.epoch)
-            tqdm.write(f"epoch {st.epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            self._say(f"epoch {st.epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         improved = bool(metrics) and metrics["accuracy"] > st.best
         if improved:
             st.best = metrics["accuracy"]

@@ -18,14 +18,12 @@ class Net(nn.Module):
         super().__init__()
         self.spec = spec
         self.layers = nn.ModuleDict()
-        self.blob_shapes = {}
         self._build()
         self.set_lr_mults({layer["name"]: layer["lr_mult"] for layer in spec["layers"]})
 
     def _build(self):
         size, channels = self.spec["input"]["size"], self.spec["input"].get("channels", 3)
         blobs = {"data": torch.zeros(2, channels, size, size)}
-        self.blob_shapes["data"] = tuple(blobs["data"].shape[1:])
         for layer in self.spec["layers"]:
             where = f"{layer['file']}: layer '{layer['name']}'"
             inputs = [blobs[b] for b in _as_list(layer["bottom"])]
@@ -42,7 +40,6 @@ class Net(nn.Module):
                                    f"{[tuple(x.shape[1:]) for x in inputs]}: {msg}") from None
             self.layers[layer["name"]] = module
             blobs[layer["top"]] = out
-            self.blob_shapes[layer["top"]] = tuple(out.shape[1:])
 
     @property
     def input_size(self):

@@ -72,6 +72,7 @@ class Job:
     """A stage's part of training: subclasses set `source`, implement `objective` and may override phases."""
 
     stage = None
+    finetuning = False  # initialised from another model with a freeze schedule (softmax --finetune)
 
     def __init__(self, net, settings, preprocess, classes, variables, device):
         self.net, self.settings, self.preprocess = net.to(device), settings, preprocess
@@ -96,7 +97,8 @@ class Job:
     def model_record(self):
         """Return the inference part of a checkpoint: net spec, weights, preprocess, classes."""
         return {"format": FORMAT, "stage": self.stage, "net": self.net.spec, "variables": self.variables,
-                "model": self.net.layers.state_dict(), "preprocess": self.preprocess, "classes": self.classes}
+                "model": self.net.layers.state_dict(), "preprocess": self.preprocess, "classes": self.classes,
+                "finetuned": self.finetuning}
 
     def evaluate(self, epoch):
         """Verification metrics on lfw_dir/pairs after `epoch` when configured and due; else None."""

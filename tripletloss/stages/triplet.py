@@ -30,7 +30,6 @@ class TripletJob(Job):
         init = finetune or final_model(settings["work_dir"], "softmax")
         preprocess = inherit_preprocess(init_from_checkpoint(net, init)["preprocess"], settings, init)
         super().__init__(net, settings, preprocess, classes, variables, device)
-        self.net.set_lr_mults(self.spec_mults)
         sampler = PKBatches(labels, settings["identities_per_batch"], settings["images_per_identity"],
                             settings["seed"], settings["batches_per_epoch"], rank, world_size)
         if sampler.singletons and progress:
