@@ -98,3 +98,15 @@ def test_bad_yaml_syntax_and_missing_file(tmp_path):
         load_spec(write(tmp_path, "layers: [ {name: x"))
     with pytest.raises(NetSpecError, match="no such layer-list file"):
         load_spec(tmp_path / "absent.yaml")
+
+
+def test_frozen_batchnorm_without_affine_parameters_stays_in_eval(tmp_path):
+    write(tmp_path, "input: {channels: 2, size: 4}\nlayers:\n  - {name: bn, type: batchnorm, affine: false}\n",
+          "base.yaml")
+    path = write(tmp_path, "include: [{file: base.yaml, lr_mult: 0}]\nlayers:\n"
+                           "  - {name: f, type: fc, num_output: 3}\noutputs: {out: f}\n")
+    net = build_net(path).train()
+    assert net.frozen_layers() == ["bn"] and not net.layers["bn"].training
+    before = net.layers["bn"].running_mean.clone()
+    net(torch.randn(4, 2, 4, 4) + 3)
+    assert torch.equal(before, net.layers["bn"].running_mean)

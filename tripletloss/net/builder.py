@@ -10,7 +10,7 @@ from tripletloss.net.spec import load_spec
 class Net(nn.Module):
     """A layer graph built from a spec. `net(images)` returns a dict {output name: tensor} of the spec's outputs.
 
-    Layers whose lr_mult is 0 for every parameter are frozen: their parameters need no gradient and, if they are
+    Layers whose lr_mult is 0 (weights and biases) are frozen: their parameters need no gradient and, if they are
     BatchNorm-like, they stay in eval mode even when the net trains.
     """
 
@@ -54,10 +54,14 @@ class Net(nn.Module):
                 p.requires_grad_(self._mult(name, pname, self.lr_mults) > 0)
         self.train(self.training)
 
+    def has_state(self, name):
+        """True if layer `name` has parameters or buffers (what freezing it keeps fixed)."""
+        module = self.layers[name]
+        return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+
     def frozen_layers(self):
-        """Return the names of layers with parameters whose every lr_mult is 0."""
-        return [name for name, m in self.layers.items()
-                if any(True for _ in m.parameters()) and not any(p.requires_grad for p in m.parameters())]
+        """Return the names of layers with parameters or buffers whose every lr_mult is 0."""
+        return [name for name in self.layers if self.has_state(name) and not any(self.lr_mults[name])]
 
     def train(self, mode=True):
         """Set training mode, keeping frozen layers (e.g. BatchNorm running statistics) in eval mode."""

@@ -24,10 +24,8 @@ def load_spec(path, variables=None):
         sub = load_spec(path.parent / inc["file"], variables)
         net_input = net_input or sub["input"]
         overrides = {k: _mult_pair(inc[k], f"{path}: include '{inc['file']}'", k) for k in INCLUDE_OVERRIDES if k in inc}
-        layers += [dict(layer, **overrides) if layer["params"] else layer for layer in sub["layers"]]
+        layers += [dict(layer, **overrides) for layer in sub["layers"]]
     own = [_resolve_layer(path, layer, variables or {}) for layer in raw.get("layers") or []]
-    for layer in own:
-        layer["params"] = _has_params(layer["type"])
     spec = {"name": raw.get("name", path.stem), "file": str(path), "input": net_input,
             "layers": layers + own, "outputs": dict(raw.get("outputs") or {})}
     check_spec(spec)
@@ -96,10 +94,6 @@ def _mult_pair(value, where, key):
     if len(pair) != 2 or not all(isinstance(v, (int, float)) and v >= 0 for v in pair):
         raise NetSpecError(f"{where}: {key} must be a number >= 0 or a [weight, bias] pair, got {value!r}")
     return [float(v) for v in pair]
-
-
-def _has_params(layer_type):
-    return layer_type in ("conv", "batchnorm", "affine", "scale", "prelu", "fc", "inner_product", "residual")
 
 
 def check_spec(spec):

@@ -47,8 +47,7 @@ class TripletJob(Job):
         blob = self.net.spec["outputs"].get("features")
         frozen = set(self.net.frozen_layers())
         for layer in self.net.spec["layers"]:
-            has_params = any(True for _ in self.net.layers[layer["name"]].parameters())
-            if has_params and layer["name"] not in frozen or layer["type"] == "dropout":
+            if self.net.has_state(layer["name"]) and layer["name"] not in frozen or layer["type"] == "dropout":
                 return None
             if layer["top"] == blob:
                 return blob
