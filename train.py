@@ -17,7 +17,11 @@ from tripletloss.engine.loop import Interrupted, TrainLoop
 from tripletloss.engine.run_dir import create_run_dir, latest_run_dir
 from tripletloss.errors import UserError
 from tripletloss.settings import apply_overrides, load_settings, validate
-from tripletloss.stages.job import check_input_size, load_training_data, synthetic_validation
+from tripletloss.stages.job import (
+    check_input_size,
+    load_training_data,
+    synthetic_validation,
+)
 from tripletloss.stages.softmax import SoftmaxJob
 from tripletloss.stages.triplet import TripletJob
 

@@ -23,11 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from tripletloss import ROOT  # noqa: E402
 from tripletloss.dlib_import.chip import dlib_chip_150  # noqa: E402
-from tripletloss.prepare.align import find_landmarks  # noqa: E402
-from tripletloss.prepare.landmarks import RESNET_FILE, load_detector, load_predictor, model_file  # noqa: E402
 from tripletloss.dlib_import.network import parse_dlib_resnet, reference_forward  # noqa: E402
 from tripletloss.evaluation.protocol import evaluate_folds  # noqa: E402
 from tripletloss.evaluation.verification import resolve_pairs  # noqa: E402
+from tripletloss.prepare.align import find_landmarks  # noqa: E402
+from tripletloss.prepare.landmarks import (  # noqa: E402
+    RESNET_FILE,
+    load_detector,
+    load_predictor,
+    model_file,
+)
 
 
 def make_chips(root, names):

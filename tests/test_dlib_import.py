@@ -14,7 +14,12 @@ import yaml
 from tripletloss import ROOT
 from tripletloss.dlib_import.chip import dlib_chip_150, similarity_transform
 from tripletloss.dlib_import.export import import_dlib, yaml_text
-from tripletloss.dlib_import.network import add_prev, parse_dlib_resnet, reference_forward, to_layer_list
+from tripletloss.dlib_import.network import (
+    add_prev,
+    parse_dlib_resnet,
+    reference_forward,
+    to_layer_list,
+)
 from tripletloss.dlib_import.serialization import DlibFormatError, DlibReader
 from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.errors import UserError

@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 
 from tests.evaluation_helpers import IdentityEmbedder, assert_png_drawn
-from tripletloss.evaluation.clusters import cluster_embeddings, cluster_folder, cluster_scores, purity, subsample
+from tripletloss.evaluation.clusters import (
+    cluster_embeddings,
+    cluster_folder,
+    cluster_scores,
+    purity,
+    subsample,
+)
 
 
 def test_purity_and_nmi_hand_cases():

@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from tripletloss.errors import UserError
-from tripletloss.evaluation.classifier import load_classifier, predict, save_classifier, train_classifier
+from tripletloss.evaluation.classifier import (
+    load_classifier,
+    predict,
+    save_classifier,
+    train_classifier,
+)
 from tripletloss.evaluation.export import write_embeddings
 
 

@@ -7,15 +7,21 @@ import sys
 import types
 
 import numpy as np
-import scipy.stats
 import pytest
+import scipy.stats
 import torch
 
 from tripletloss import ROOT
 from tripletloss.errors import UserError
-from tripletloss.mining import BACKENDS, STRATEGIES, cuda_backend, pairwise_distances, select_triplets
+from tripletloss.mining import (
+    BACKENDS,
+    STRATEGIES,
+    cuda_backend,
+    pairwise_distances,
+    select_triplets,
+    torch_backend,
+)
 from tripletloss.mining import select as select_module
-from tripletloss.mining import torch_backend
 
 
 def _labels(layout, gen):

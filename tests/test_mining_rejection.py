@@ -5,7 +5,12 @@ from unittest import mock
 import pytest
 import torch
 
-from tests.test_mining import LAYOUTS, _case, _one_pair_with_five_candidates, check_pair_strategy
+from tests.test_mining import (
+    LAYOUTS,
+    _case,
+    _one_pair_with_five_candidates,
+    check_pair_strategy,
+)
 from tripletloss.mining import select_triplets, torch_backend
 
 

@@ -10,12 +10,24 @@ import numpy as np
 import pytest
 
 from tripletloss import ROOT
+from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
-from tripletloss.prepare.align import REPORT_NAME, AlignOptions, align_dataset, align_face, landmarks
+from tripletloss.prepare.align import (
+    REPORT_NAME,
+    AlignOptions,
+    align_dataset,
+    align_face,
+    landmarks,
+)
 from tripletloss.prepare.check import check_file
-from tripletloss.prepare.dataset import identity_dirs, image_files
+from tripletloss.prepare.dataset import identity_dirs
 from tripletloss.prepare.landmarks import load_detector, load_predictor, require_dlib
-from tripletloss.prepare.templates import TEMPLATES, Template, get_template, target_points
+from tripletloss.prepare.templates import (
+    TEMPLATES,
+    Template,
+    get_template,
+    target_points,
+)
 
 dlib = pytest.importorskip("dlib")
 

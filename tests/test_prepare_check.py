@@ -5,7 +5,12 @@ import pytest
 from PIL import Image
 
 from tripletloss.cli import main
-from tripletloss.prepare.check import check_file, jpeg_components, quarantine_dir, scan_dataset
+from tripletloss.prepare.check import (
+    check_file,
+    jpeg_components,
+    quarantine_dir,
+    scan_dataset,
+)
 
 
 def face_like(seed, size=64):

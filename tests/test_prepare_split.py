@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 from tripletloss.cli import main
 from tripletloss.errors import UserError
 from tripletloss.prepare.dataset import image_counts
-from tripletloss.prepare.pairs import Pair, image_for_index, make_pairs, read_pairs, write_pairs
+from tripletloss.prepare.pairs import (
+    Pair,
+    image_for_index,
+    make_pairs,
+    read_pairs,
+    write_pairs,
+)
 from tripletloss.prepare.prune import prune_dataset
 from tripletloss.prepare.split import split_dataset
 

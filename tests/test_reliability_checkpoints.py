@@ -9,7 +9,14 @@ import torch
 import yaml
 
 from tests.conftest import TINY_SOFTMAX_DROPOUT
-from tests.reliability_helpers import load, run, run_dirs, step_files, tiny_overrides, train_cmd
+from tests.reliability_helpers import (
+    load,
+    run,
+    run_dirs,
+    step_files,
+    tiny_overrides,
+    train_cmd,
+)
 from tripletloss.data.transforms import make_preprocess
 from tripletloss.engine import rng
 from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, save_atomic

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tripletloss import ROOT
 from tests.reliability_helpers import run, tiny_overrides, train_cmd
+from tripletloss import ROOT
 
 # (case id, stage, extra --set overrides, text the one error line must contain)
 CASES = [

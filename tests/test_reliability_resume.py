@@ -9,8 +9,19 @@ import signal
 import pytest
 
 from tests.conftest import SHARED_DATA
-from tests.reliability_helpers import (assert_bit_identical, finish, kill, load, run, run_dirs, start, step_files,
-                                 tiny_overrides, train_cmd, wait_for_checkpoints)
+from tests.reliability_helpers import (
+    assert_bit_identical,
+    finish,
+    kill,
+    load,
+    run,
+    run_dirs,
+    start,
+    step_files,
+    tiny_overrides,
+    train_cmd,
+    wait_for_checkpoints,
+)
 from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint
 
 EPOCHS = 3          # 8 identities x 10 images, batches of 16: 5 steps an epoch, 15 in all

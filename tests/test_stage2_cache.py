@@ -1,8 +1,8 @@
 """Stage 2 on cached backbone features gives the same model as stage 2 on images."""
 import torch
 
-from tests.test_train_stages import run_stage
 from tests.conftest import tiny_overrides
+from tests.test_train_stages import run_stage
 from tripletloss.engine.checkpoint import load_checkpoint
 
 

@@ -3,7 +3,13 @@ from pathlib import Path
 
 from tripletloss.data.folders import scan_folders
 from tripletloss.errors import UserError
-from tripletloss.evaluation.classifier import METHODS, load_classifier, predict, save_classifier, train_classifier
+from tripletloss.evaluation.classifier import (
+    METHODS,
+    load_classifier,
+    predict,
+    save_classifier,
+    train_classifier,
+)
 from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
 
 

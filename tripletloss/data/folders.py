@@ -3,13 +3,23 @@ from pathlib import Path
 
 from tripletloss.errors import UserError
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp"}
+#: File extensions (lower case) read as images, everywhere in the toolkit (OpenCV decodes all of them).
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def is_image_file(path):
-    """True if `path` has an image extension we read (jpg/jpeg/png/pgm/ppm/bmp, any case) and is not hidden."""
-    path = Path(path)
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+def subfolders(root):
+    """Return the sorted non-hidden sub-folders of `root`; UserError when `root` is not a folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root} is not a folder")
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def image_files(identity_dir):
+    """Return the sorted (by file name) image files of one identity folder, hidden files excluded."""
+    return sorted((p for p in Path(identity_dir).iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS),
+                  key=lambda p: p.name)
 
 
 def read_identity_list(path):
@@ -30,8 +40,8 @@ def scan_folders(data_dir, identities=None):
         root = Path(root)
         if not root.is_dir():
             raise UserError(f"{root}: data directory does not exist")
-        for ident in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            files = sorted(p for p in ident.iterdir() if p.is_file() and is_image_file(p))
+        for ident in subfolders(root):
+            files = image_files(ident)
             if files:
                 found.setdefault(ident.name, []).extend(files)
     if identities is not None:

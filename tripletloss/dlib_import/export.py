@@ -5,7 +5,11 @@ import torch
 import yaml
 
 from tripletloss import ROOT
-from tripletloss.dlib_import.network import parse_dlib_resnet, reference_forward, to_layer_list
+from tripletloss.dlib_import.network import (
+    parse_dlib_resnet,
+    reference_forward,
+    to_layer_list,
+)
 from tripletloss.engine.checkpoint import FORMAT, save_atomic
 from tripletloss.errors import UserError
 from tripletloss.net import build_net

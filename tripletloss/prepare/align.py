@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
-from tripletloss.prepare.dataset import identity_dirs, image_files
+from tripletloss.prepare.dataset import identity_dirs
 from tripletloss.prepare.landmarks import load_detector, load_predictor, require_dlib
 from tripletloss.prepare.templates import target_points
 

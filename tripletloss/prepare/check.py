@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from tripletloss.prepare.dataset import IMAGE_EXTS, identity_dirs, subfolders
+from tripletloss.data.folders import IMAGE_EXTS, subfolders
+from tripletloss.prepare.dataset import identity_dirs
 
 JPEG_MAGIC = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"

@@ -1,18 +1,6 @@
 """The one-folder-per-identity layout: ROOT/<identity>/<image files>, listed in a fixed (sorted) order."""
-from pathlib import Path
-
+from tripletloss.data.folders import image_files, subfolders
 from tripletloss.errors import UserError
-
-#: File extensions (lower case) treated as images.
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def subfolders(root):
-    """Return the sorted non-hidden sub-folders of `root`; UserError when `root` is not a folder."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"{root} is not a folder")
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def identity_dirs(root):
@@ -24,13 +12,6 @@ def identity_dirs(root):
     if not dirs:
         raise UserError(f"{root} has no identity sub-folders with images (expected ROOT/<identity>/<images>)")
     return dirs
-
-
-def image_files(identity_dir):
-    """Return the sorted (by file name) image files of one identity folder, hidden files excluded."""
-    return sorted((p for p in Path(identity_dir).iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS),
-                  key=lambda p: p.name)
 
 
 def image_counts(root):

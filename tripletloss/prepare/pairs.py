@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
-from tripletloss.prepare.dataset import image_files
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 import shutil
 from pathlib import Path
 
+from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
-from tripletloss.prepare.dataset import identity_dirs, image_files
+from tripletloss.prepare.dataset import identity_dirs
 
 
 def pruned_dir(root):

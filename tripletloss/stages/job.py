@@ -4,7 +4,12 @@ import functools
 import torch
 
 from tripletloss.data.folders import read_identity_list, scan_folders
-from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, restore_layers, summarise
+from tripletloss.engine.checkpoint import (
+    FORMAT,
+    load_checkpoint,
+    restore_layers,
+    summarise,
+)
 from tripletloss.errors import CheckpointError, ConfigError
 from tripletloss.net import build_net
 from tripletloss.net.spec import input_of

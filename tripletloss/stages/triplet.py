@@ -15,7 +15,12 @@ from tripletloss.engine.run_dir import final_model
 from tripletloss.losses import triplet_loss
 from tripletloss.mining import select_triplets
 from tripletloss.stages.batches import FeatureBatches, ImageBatches
-from tripletloss.stages.job import Job, build_stage_net, init_from_checkpoint, step_generator
+from tripletloss.stages.job import (
+    Job,
+    build_stage_net,
+    init_from_checkpoint,
+    step_generator,
+)
 
 
 class TripletJob(Job):
