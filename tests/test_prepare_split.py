@@ -146,3 +146,11 @@ def test_lfw_named_folder_with_a_gap_is_not_renumbered(tmp_path):
     assert image_for_index(ident, 3).name == "ann_0003.png"
     with pytest.raises(UserError, match="no image ann_0002"):
         image_for_index(ident, 2)
+
+
+def test_prune_clash_moves_nothing(tmp_path):
+    root = make_dataset(tmp_path / "faces", {"a": 1, "b": 1, "c": 12})
+    (tmp_path / "faces_pruned" / "b").mkdir(parents=True)
+    with pytest.raises(UserError, match="faces_pruned/b already exists"):
+        prune_dataset(root, min_images=10)
+    assert sorted(image_counts(root)) == ["a", "b", "c"]

@@ -29,10 +29,11 @@ def prune_dataset(root, min_images=10, dry_run=False):
     if dry_run:
         return small
     target_root = pruned_dir(root)
-    for ident, _ in small:
-        target = target_root / ident.name
-        if target.exists():
-            raise UserError(f"{target} already exists; move it away before pruning {ident.name} again")
+    clash = [target_root / ident.name for ident, _ in small if (target_root / ident.name).exists()]
+    if clash:  # checked before anything moves, so an error never leaves a half-pruned dataset
+        raise UserError(f"{clash[0]} already exists; move it away before pruning {clash[0].name} again")
+    if small:
         target_root.mkdir(exist_ok=True)
-        shutil.move(str(ident), str(target))
+    for ident, _ in small:
+        shutil.move(str(ident), str(target_root / ident.name))
     return small
