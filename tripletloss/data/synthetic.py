@@ -13,6 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tripletloss import ROOT
+from tripletloss.prepare.dataset import image_counts
 from tripletloss.prepare.pairs import make_pairs, write_pairs
 
 MANIFEST = "SYNTHETIC.txt"
@@ -319,7 +320,7 @@ def ensure_default_validation():
                                        images_per_identity=10, seed=1, progress=True)
     pairs = out_dir / "pairs.txt"
     if not pairs.exists():
-        counts = {p.name: len(list(p.glob("*.png"))) for p in out_dir.iterdir() if p.is_dir()}
+        counts = image_counts(out_dir)
         tmp = pairs.with_suffix(".tmp")
         write_pairs(tmp, make_pairs(counts, num_pairs=50, num_folds=10, seed=0))
         tmp.replace(pairs)

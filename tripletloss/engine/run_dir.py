@@ -21,15 +21,20 @@ def create_run_dir(work_dir, stage, settings):
     return run_dir
 
 
+def _runs(work_dir, stage):
+    """The run directories of `stage` in `work_dir`, oldest first (their names are dated)."""
+    return sorted(p for p in Path(work_dir).glob(f"{stage}-*") if p.is_dir())
+
+
 def latest_run_dir(work_dir, stage):
     """Return the newest run directory of `stage` in `work_dir` (by its dated name), or None."""
-    runs = sorted(p for p in Path(work_dir).glob(f"{stage}-*") if p.is_dir())
+    runs = _runs(work_dir, stage)
     return runs[-1] if runs else None
 
 
 def final_model(work_dir, stage):
     """Return the newest finished model (model.pt) of `stage` in `work_dir`; raise UserError if there is none."""
-    runs = sorted(p for p in Path(work_dir).glob(f"{stage}-*") if (p / "model.pt").is_file())
+    runs = [p for p in _runs(work_dir, stage) if (p / "model.pt").is_file()]
     if not runs:
         raise UserError(f"{work_dir}: no finished '{stage}' run (no {stage}-*/model.pt); "
                         f"run `python train.py --stage {stage}` first or pass --finetune PATH")

@@ -18,11 +18,8 @@ def _leave_stop_signals_to_main(worker_id):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-class ImageBatches:
-    """Yields (images, labels, bad file paths) on `device` for the batches of `sampler` over `dataset`."""
-
-    def __init__(self, dataset, sampler, num_workers, device):
-        self.dataset, self.sampler, self.num_workers, self.device = dataset, sampler, num_workers, device
+class _SamplerBatches:
+    """What both sources share: the epoch position lives in their batch sampler (`self.sampler`)."""
 
     def set_epoch(self, epoch, start_batch=0):
         """Select the epoch and the batch to start from."""
@@ -30,6 +27,13 @@ class ImageBatches:
 
     def __len__(self):
         return len(self.sampler)
+
+
+class ImageBatches(_SamplerBatches):
+    """Yields (images, labels, bad file paths) on `device` for the batches of `sampler` over `dataset`."""
+
+    def __init__(self, dataset, sampler, num_workers, device):
+        self.dataset, self.sampler, self.num_workers, self.device = dataset, sampler, num_workers, device
 
     def __iter__(self):
         # A private generator keeps DataLoader start-up from consuming the global torch RNG (exact resume).
@@ -40,7 +44,7 @@ class ImageBatches:
             yield images.to(self.device, non_blocking=True), labels.to(self.device), [b for b in bad if b]
 
 
-class FeatureBatches:
+class FeatureBatches(_SamplerBatches):
     """Yields ({blob: features}, labels, bad file paths) from cached features (variants x N x F) for the batches.
 
     Variant 1 (the mirror image) is used where the training flip coin of the sample's seed (the one FaceDataset
@@ -52,13 +56,6 @@ class FeatureBatches:
         self.features, self.blob, self.sampler, self.bad = features.to(device), blob, sampler, bad or {}
         self.labels = torch.as_tensor(np.asarray(labels), device=device)
         self.random_flip = random_flip
-
-    def set_epoch(self, epoch, start_batch=0):
-        """Select the epoch and the batch to start from."""
-        self.sampler.set_epoch(epoch, start_batch)
-
-    def __len__(self):
-        return len(self.sampler)
 
     def __iter__(self):
         for batch in self.sampler:
