@@ -12,7 +12,7 @@ import torch
 
 from tripletloss import ROOT
 from tripletloss.errors import UserError
-from tripletloss.mining.sampling import local_generator, sample_sorted
+from tripletloss.mining.sampling import sample_in_groups
 
 KERNEL_SOURCE = ROOT / "kernels" / "mining.cu"
 THREADS = 256
@@ -124,10 +124,8 @@ def batch_all(x, labels, margin, seed, squared, max_triplets=None):
         out = torch.empty((3, total), dtype=torch.long, device=device)
         _launch("write_violations", device, B if total else 0, 8 * B, *common, ends - counts.view(-1), *out)
         return out[0], out[1], out[2]
-    flat = sample_sorted(total, max_triplets, local_generator(seed, device), device)
-    pair = torch.searchsorted(ends, flat, right=True)
-    rank = flat - (ends - counts.view(-1))[pair]
+    pair, rank = sample_in_groups(counts.view(-1), ends, max_triplets, seed, device)
     a, p = pair // B, pair % B
-    n = torch.empty_like(flat)
-    _launch("kth_violations", device, B, 4 * B, *common, a, p, rank, np.int64(flat.numel()), n)
+    n = torch.empty_like(pair)
+    _launch("kth_violations", device, B, 4 * B, *common, a, p, rank, np.int64(pair.numel()), n)
     return a, p, n

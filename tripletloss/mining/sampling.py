@@ -29,3 +29,14 @@ def sample_sorted(total, cap, generator, device):
         pool = torch.cat([pool, draws]).unique()
     keep = torch.randperm(pool.numel(), generator=generator, device=device)[:cap]
     return pool[keep].sort().values
+
+
+def sample_in_groups(counts, ends, cap, seed, device):
+    """Uniform `cap`-subset (all if `cap` is None) of the items of consecutive groups of sizes `counts` (1-D).
+
+    `ends` is counts.cumsum(0). Returns (group index, rank within its group) LongTensors, in sorted order.
+    """
+    total = int(ends[-1]) if ends.numel() else 0
+    flat = sample_sorted(total, cap, local_generator(seed, device), device)
+    group = torch.searchsorted(ends, flat, right=True)
+    return group, flat - (ends - counts)[group]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from tripletloss.mining.distances import gram_to_squared
-from tripletloss.mining.sampling import local_generator, sample_sorted
+from tripletloss.mining.sampling import local_generator, sample_in_groups
 
 #: Uniform draws per pair before the exhaustive scan takes over (semihard, violating).
 REJECTION_ROUNDS = 64
@@ -197,9 +197,5 @@ def batch_all(x, labels, margin, seed, squared, max_triplets=None):
     Triplets come grouped by (a, p) in row-major order; within a pair, negatives by increasing distance.
     """
     a, p, count, order = _violation_ranges(x, labels, margin, squared)
-    ends = count.cumsum(0)
-    total = int(ends[-1]) if ends.numel() else 0
-    flat = sample_sorted(total, max_triplets, local_generator(seed, x.device), x.device)
-    pair = torch.searchsorted(ends, flat, right=True)
-    rank = flat - (ends - count)[pair]
+    pair, rank = sample_in_groups(count, count.cumsum(0), max_triplets, seed, x.device)
     return a[pair], p[pair], order[a[pair], rank]
