@@ -1,21 +1,52 @@
-"""CUDA backend (CuPy kernels) against the torch backend on the same GPU; skipped without a working GPU + CuPy."""
+"""The cuda backend (kernels/mining.cu) against the torch backend, on two targets: a GPU through CuPy (skipped
+without one), and the CPU through the SIMT emulator (tests/simt), which compiles the same kernel source with g++
+and runs every thread of every block. Sizes above EMULATED_MAX_B run on the GPU only."""
+from unittest import mock
+
 import pytest
 import scipy.stats
 import torch
 
+from tests import simt_kernels
 from tripletloss.mining import cuda_backend, select_triplets
 
-pytestmark = pytest.mark.skipif(not cuda_backend.probe()[0], reason="needs a CUDA GPU and a working CuPy")
+EMULATED_MAX_B = 300  # the emulator runs ~1e6 threads a second: B=1800 would take minutes per call
 
 
-def _batch(B, dim, identities, seed, integer=False):
+@pytest.fixture(scope="module", params=["emulated", "gpu"])
+def device(request, tmp_path_factory):
+    """The device the cuda backend runs on: a GPU, or the CPU with kernel launches sent to the emulator."""
+    if request.param == "gpu":
+        if not cuda_backend.probe()[0]:
+            pytest.skip("needs a CUDA GPU and a working CuPy")
+        yield torch.device("cuda")
+        return
+    if not simt_kernels.available():
+        pytest.skip("needs g++ to build the kernels for the SIMT emulator")
+    module = simt_kernels.EmulatedModule(cuda_backend.KERNEL_SOURCE, tmp_path_factory.mktemp("simt"))
+
+    def launch(name, device, rows, shared_bytes, *args):
+        if rows:
+            module.launch(name, rows, cuda_backend.THREADS, shared_bytes, *args)
+
+    with mock.patch.object(cuda_backend, "_launch", launch), mock.patch.object(cuda_backend, "require", lambda d: None):
+        yield torch.device("cpu")
+
+
+def _skip_if_too_big(device, B):
+    if device.type == "cpu" and B > EMULATED_MAX_B:
+        pytest.skip(f"B={B} is GPU-only (emulating it takes minutes)")
+
+
+def _batch(device, B, dim, identities, seed, integer=False):
+    _skip_if_too_big(device, B)
     gen = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, identities, (B,), generator=gen)
     if integer:  # small-integer coordinates: exact distances, many ties on the rule's boundaries
         x = torch.randint(-2, 3, (B, dim), generator=gen).float()
     else:
         x = torch.nn.functional.normalize(torch.randn(B, dim, generator=gen), dim=1)
-    return x.cuda(), labels.cuda()
+    return x.to(device), labels.to(device)
 
 
 def _run(x, labels, strategy, backend, seed=0, **kw):
@@ -31,15 +62,16 @@ def _distances(x, squared):
     return _distances(x.float(), squared).cpu()
 
 
+# (B, D, identities, integer coordinates): FaceNet-shaped, one identity, mostly singletons, all distinct, B = 1
 CASES = [(64, 8, 8, False), (300, 16, 30, False), (1800, 128, 45, False), (200, 3, 10, True), (50, 4, 1, False),
-         (97, 8, 200, False)]
+         (97, 8, 200, False), (40, 4, 10**6, False), (1, 4, 1, False)]
 
 
 @pytest.mark.parametrize("B,dim,identities,integer", CASES)
 @pytest.mark.parametrize("strategy", ["semihard", "violating"])
 @pytest.mark.parametrize("squared", [True, False])
-def test_pair_strategies_same_pairs_and_valid_negatives(B, dim, identities, integer, strategy, squared):
-    x, labels = _batch(B, dim, identities, seed=B, integer=integer)
+def test_pair_strategies_same_pairs_and_valid_negatives(device, B, dim, identities, integer, strategy, squared):
+    x, labels = _batch(device, B, dim, identities, seed=B, integer=integer)
     margin = 2.0 if integer else 0.2
     ca, cp, cn = _run(x, labels, strategy, "cuda", margin=margin, squared=squared)
     ta, tp, _ = _run(x, labels, strategy, "torch", margin=margin, squared=squared)
@@ -55,38 +87,39 @@ def test_pair_strategies_same_pairs_and_valid_negatives(B, dim, identities, inte
 
 @pytest.mark.parametrize("B,dim,identities,integer", CASES)
 @pytest.mark.parametrize("squared", [True, False])
-def test_batch_hard_matches_torch(B, dim, identities, integer, squared):
-    x, labels = _batch(B, dim, identities, seed=B + 1, integer=integer)
+def test_batch_hard_matches_torch(device, B, dim, identities, integer, squared):
+    x, labels = _batch(device, B, dim, identities, seed=B + 1, integer=integer)
     assert _run(x, labels, "batch_hard", "cuda", squared=squared) == _run(x, labels, "batch_hard", "torch",
                                                                           squared=squared)
 
 
 @pytest.mark.parametrize("B,dim,identities,integer", CASES[:2] + CASES[3:])
-def test_batch_all_same_set_as_torch(B, dim, identities, integer):
-    x, labels = _batch(B, dim, identities, seed=B + 2, integer=integer)
+def test_batch_all_same_set_as_torch(device, B, dim, identities, integer):
+    x, labels = _batch(device, B, dim, identities, seed=B + 2, integer=integer)
     margin = 2.0 if integer else 0.2
     cuda = list(zip(*_run(x, labels, "batch_all", "cuda", margin=margin)))
     torch_ = list(zip(*_run(x, labels, "batch_all", "torch", margin=margin)))
     assert sorted(cuda) == sorted(torch_) and len(set(cuda)) == len(cuda)
     assert [t[:2] for t in cuda] == sorted(t[:2] for t in cuda)
-    capped = list(zip(*_run(x, labels, "batch_all", "cuda", margin=margin, max_triplets=len(cuda) // 3)))
-    assert len(capped) == len(cuda) // 3 and set(capped) <= set(cuda) and len(set(capped)) == len(capped)
+    for cap in [0, len(cuda) // 50 + 1, 10**9]:  # nothing, a sample (kth_violations), everything
+        capped = list(zip(*_run(x, labels, "batch_all", "cuda", margin=margin, max_triplets=cap)))
+        assert len(capped) == min(cap, len(cuda)) and set(capped) <= set(cuda) and len(set(capped)) == len(capped)
 
 
 @pytest.mark.parametrize("strategy", ["semihard", "violating", "batch_hard", "batch_all"])
-def test_cuda_same_seed_same_triplets(strategy):
-    x, labels = _batch(500, 32, 20, seed=3)
+def test_cuda_same_seed_same_triplets(device, strategy):
+    x, labels = _batch(device, 200, 16, 10, seed=3)
     first = _run(x, labels, strategy, "cuda", seed=7, max_triplets=20000)
     assert first == _run(x, labels, strategy, "cuda", seed=7, max_triplets=20000)
     if strategy != "batch_hard":
         assert first != _run(x, labels, strategy, "cuda", seed=8, max_triplets=20000)
 
 
-def test_cuda_random_choice_is_uniform():
+def test_cuda_random_choice_is_uniform(device):
     """Pair (0, 1) has d_ap = 1 and exactly five semi-hard negatives (2..6); 7..9 are outside (1, 1.5)."""
     pos = [0.0, 1.0, 1.05, 1.1, 1.15, -1.08, -1.2, 0.5, 1.3, -2.0]
-    x = torch.tensor(pos).unsqueeze(1).cuda()
-    labels = torch.tensor([0, 0] + list(range(1, 9))).cuda()
+    x = torch.tensor(pos).unsqueeze(1).to(device)
+    labels = torch.tensor([0, 0] + list(range(1, 9))).to(device)
     counts = dict.fromkeys(range(2, 7), 0)
     for s in range(2000):
         a, p, n = _run(x, labels, "semihard", "cuda", seed=s, margin=0.5)
@@ -95,8 +128,10 @@ def test_cuda_random_choice_is_uniform():
     assert scipy.stats.chisquare(list(counts.values())).pvalue > 1e-3
 
 
-def test_cuda_runs_on_torch_current_stream():
-    x, labels = _batch(400, 16, 20, seed=4)
+def test_cuda_runs_on_torch_current_stream(device):
+    if device.type != "cuda":
+        pytest.skip("CUDA streams exist on a GPU only")
+    x, labels = _batch(device, 400, 16, 20, seed=4)
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
         y = x * 1.0  # produced on the side stream: the kernels must see it

@@ -10,7 +10,7 @@ def gram_to_squared(gram, zero_diagonal=True):
     backends see bit-identical distances when they share the Gram matrix.
     """
     sq = gram.diagonal()
-    d2 = torch.sub(sq.unsqueeze(1) + sq.unsqueeze(0), gram, alpha=2).clamp_min(0)
+    d2 = torch.add(sq.unsqueeze(1), sq.unsqueeze(0)).sub_(gram, alpha=2).clamp_min_(0)  # one (B, B) buffer
     if not zero_diagonal:
         return d2
     eye = torch.eye(gram.shape[0], dtype=torch.bool, device=gram.device)

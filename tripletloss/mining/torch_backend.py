@@ -1,7 +1,9 @@
 """Reference miners in vectorised torch ops (the CPU path): no Python loop over pairs, nothing of size B^3.
 
-semihard / violating use rejection sampling: each pair draws negatives of its anchor uniformly (in blocks of 1, 2,
-4, ... draws per tensor op) and keeps the first candidate, which settles most pairs in O(pairs) work; the few left
+Every strategy starts from the (B, B) distance matrix with +inf wherever the column shares the row's label, so a
+candidate test "lo < d_an < hi" needs no label mask.
+semihard / violating use rejection sampling: each pair draws columns of its anchor's row uniformly (in blocks of 1,
+2, 4, ... draws per tensor op) and keeps the first candidate, which settles most pairs in O(pairs) work; the few left
 are scanned over their anchor's row, which finds their candidates or proves there are none. Either way the kept
 negative is uniform among the pair's candidates, and no row is sorted.
 batch_all sorts each anchor's negative distances once; the candidates of a pair (a, p) are then a prefix of that
@@ -77,14 +79,27 @@ def _rowwise_searchsorted(sorted_rows, rows, values, right):
     return torch.searchsorted(sorted_rows, padded, right=right)[rows, slot]
 
 
+def _negative_distances(x, labels, squared, ordered):
+    """Distances with +inf wherever the column has the row's label (diagonal included), and the same-label pairs.
+
+    Returns (dist, a, p, d_ap): pairs in row-major order, a != p if `ordered` else a < p, with their distances.
+    """
+    dist = _distances(x, squared)
+    a, p = same_label_pairs(labels, ordered=True)
+    if not ordered:
+        keep = a < p
+        a, p = a[keep], p[keep]
+    d_ap = dist[a, p]
+    dist[a, p] = float("inf")
+    dist[p, a] = float("inf")
+    dist.fill_diagonal_(float("inf"))
+    return dist, a, p, d_ap
+
+
 def _violation_ranges(x, labels, margin, squared):
     """Ordered pairs (a, p), a != p, and how many of a's ascending negatives (column `order`) are candidates
     (d_an < d_ap + margin): they are the first `count` of the row. Returns (a, p, count, order)."""
-    dist = _distances(x, squared)
-    a, p = same_label_pairs(labels, ordered=True)
-    d_ap = dist[a, p]
-    dist[a, p] = float("inf")  # a != p covers every same-label entry off the diagonal
-    dist.fill_diagonal_(float("inf"))
+    dist, a, p, d_ap = _negative_distances(x, labels, squared, ordered=True)
     order = _argsort_rows(dist)
     count = _rowwise_searchsorted(dist.gather(1, order), a, d_ap + margin, right=False)
     return a, p, count, order
@@ -96,74 +111,54 @@ def _uniform_rank(count, generator):
     return torch.minimum((u * count).long(), count - 1)
 
 
-def _label_negatives(labels):
-    """(table (U, N) int64, count (U,), group (B,)) over the U distinct labels: row u of `table` lists, ascending,
-    the indices whose label is not the u-th (padded with 0), count[u] how many; group[a] is the row of a's label."""
-    uniq, group = torch.unique(labels, return_inverse=True)
-    other = group.unsqueeze(0) != torch.arange(uniq.numel(), device=labels.device).unsqueeze(1)
-    count = other.sum(dim=1)
-    rows, cols = other.nonzero(as_tuple=True)
-    slot = torch.arange(rows.numel(), device=labels.device) - (count.cumsum(0) - count)[rows]
-    table = torch.zeros(uniq.numel(), int(count.max()), dtype=torch.long, device=labels.device)
-    table[rows, slot] = cols
-    return table, count, group
-
-
-def _propose(dist, a, lo, hi, labels, generator):
-    """Rejection sampling: every pair draws negatives of its anchor uniformly (REJECTION_ROUNDS at most, in blocks
-    of 1, 2, 4, ...) and keeps the first with lo < d_an < hi. Each anchor needs a negative.
-    Returns (found, n): which pairs met a candidate, and that candidate."""
-    table, count, group = _label_negatives(labels)
-    n = torch.zeros_like(a)
-    found = torch.zeros_like(a, dtype=torch.bool)
-    todo = torch.arange(a.numel(), device=a.device)
+def _propose(dist, a, lo, hi, generator):
+    """Rejection sampling: every pair draws columns of its anchor's row uniformly (REJECTION_ROUNDS at most, in
+    blocks of 1, 2, 4, ...) and keeps the first with lo < d_an < hi (same-label columns are +inf: never kept).
+    Returns n: each pair's candidate, or -1 where none was met."""
+    B = dist.shape[1]
+    flat = dist.view(-1)
+    n = torch.full_like(a, -1)
+    pending, start, lo, hi = torch.arange(a.numel(), device=a.device), a * B, lo, hi  # compacted every round
     drawn, block = 0, 1
-    while todo.numel() and drawn < REJECTION_ROUNDS:
+    while pending.numel() and drawn < REJECTION_ROUNDS:
         block = min(block, REJECTION_ROUNDS - drawn)
-        g = group[a[todo]].unsqueeze(1)
-        rank = _uniform_rank(count[g].expand(-1, block), generator)
-        proposal = torch.take(table, g * table.shape[1] + rank)
-        d_an = torch.take(dist, a[todo].unsqueeze(1) * dist.shape[1] + proposal)
-        hit = (d_an > lo[todo].unsqueeze(1)) & (d_an < hi[todo].unsqueeze(1))
-        any_hit = hit.any(dim=1)
-        first = hit.to(torch.uint8).argmax(dim=1)
-        n[todo[any_hit]] = proposal[any_hit, first[any_hit]]
-        found[todo[any_hit]] = True
-        todo = todo[~any_hit]
+        proposal = torch.randint(B, (pending.numel(), block), generator=generator, device=a.device)
+        d_an = flat.index_select(0, (start.unsqueeze(1) + proposal).view(-1)).view(-1, block)
+        hit = (d_an > lo.unsqueeze(1)) & (d_an < hi.unsqueeze(1))
+        first = hit.to(torch.uint8).argmax(dim=1, keepdim=True)  # the first hit, or column 0 when none
+        met = hit.gather(1, first).squeeze(1)
+        n[pending] = torch.where(met, proposal.gather(1, first).squeeze(1), -1)
+        left = (~met).nonzero(as_tuple=True)[0]
+        pending, start, lo, hi = (t.index_select(0, left) for t in (pending, start, lo, hi))
         drawn, block = drawn + block, 2 * block
-    return found, n
+    return n
 
 
-def _exhaustive(dist, labels, a, lo, hi, generator):
-    """For each pair, scan its anchor's row: (found, n) with n uniform among all n with lo < d_an < hi."""
-    n = torch.zeros_like(a)
-    found = torch.zeros_like(a, dtype=torch.bool)
+def _exhaustive(dist, a, lo, hi, generator):
+    """For each pair, scan its anchor's row: n uniform among all n with lo < d_an < hi, or -1 where there is none."""
+    n = torch.full_like(a, -1)
     for chunk in torch.arange(a.numel(), device=a.device).split(FALLBACK_CHUNK):
         rows = dist[a[chunk]]
-        negative = labels.unsqueeze(0) != labels[a[chunk]].unsqueeze(1)
-        pair, col = (negative & (rows > lo[chunk, None]) & (rows < hi[chunk, None])).nonzero(as_tuple=True)
+        pair, col = ((rows > lo[chunk, None]) & (rows < hi[chunk, None])).nonzero(as_tuple=True)
         count = torch.bincount(pair, minlength=chunk.numel())
         hit = count > 0
         pick = (count.cumsum(0) - count)[hit] + _uniform_rank(count[hit], generator)
-        found[chunk[hit]] = True
         n[chunk[hit]] = col[pick]
-    return found, n
+    return n
 
 
 def _one_negative_per_pair(x, labels, margin, seed, squared, semihard):
     """semihard / violating: for each pair a < p with candidates, one candidate chosen uniformly at random."""
-    dist = _distances(x, squared)
-    a, p = same_label_pairs(labels, ordered=False)
-    d_ap = dist[a, p]
+    dist, a, p, d_ap = _negative_distances(x, labels, squared, ordered=False)
     lo = d_ap if semihard else torch.full_like(d_ap, -float("inf"))
     hi = d_ap + margin
-    nearest_negative = dist.masked_fill(labels.unsqueeze(0) == labels.unsqueeze(1), float("inf")).amin(dim=1)
-    keep = (nearest_negative[a] < hi).nonzero(as_tuple=True)[0]  # a pair failing this has no candidate
+    keep = (dist.amin(dim=1)[a] < hi).nonzero(as_tuple=True)[0]  # a pair failing this has no candidate
     a, p, lo, hi = a[keep], p[keep], lo[keep], hi[keep]
     generator = local_generator(seed, x.device)
-    found, n = _propose(dist, a, lo, hi, labels, generator)
-    rest = (~found).nonzero(as_tuple=True)[0]
-    found[rest], n[rest] = _exhaustive(dist, labels, a[rest], lo[rest], hi[rest], generator)
+    n = _propose(dist, a, lo, hi, generator)
+    rest = (n < 0).nonzero(as_tuple=True)[0]
+    n[rest] = _exhaustive(dist, a[rest], lo[rest], hi[rest], generator)
+    found = (n >= 0).nonzero(as_tuple=True)[0]
     return a[found], p[found], n[found]
 
 
