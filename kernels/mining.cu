@@ -1,7 +1,7 @@
 // Online triplet mining kernels (loaded by tripletloss/mining/cuda_backend.py with cupy.RawModule).
 //
 // Inputs are the (B, B) float32 Gram matrix G = X X^T, its diagonal sq (contiguous, so reads coalesce) and int64
-// labels. Distances are computed on the fly as d_an = (sq_a + sq_n) - 2 G_an, clamped at 0 (sqrt'ed unless
+// labels. Distances are computed on the fly as d_an = (-2 G_an + sq_a) + sq_n, clamped at 0 (sqrt'ed unless
 // `squared`): the same expression in the same order as tripletloss.mining.distances.gram_to_squared, so both
 // backends see bit-identical distances.
 //
@@ -12,8 +12,7 @@
 #define INF __int_as_float(0x7f800000)  // NVRTC has no <math.h>, hence no INFINITY
 
 __device__ __forceinline__ float distance(const float* gram, const float* sq, int B, int a, int n, int squared) {
-    float sum = __fadd_rn(sq[a], sq[n]);
-    float d = fmaxf(__fsub_rn(sum, 2.0f * gram[(long long)a * B + n]), 0.0f);
+    float d = fmaxf(__fadd_rn(__fadd_rn(-2.0f * gram[(long long)a * B + n], sq[a]), sq[n]), 0.0f);
     return squared ? d : __fsqrt_rn(d);
 }
 

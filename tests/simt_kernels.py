@@ -33,10 +33,11 @@ def translate(source):
 class EmulatedModule:
     """The kernels of one .cu file compiled for the emulator (the CPU counterpart of cupy.RawModule)."""
 
-    def __init__(self, source_path, workdir):
-        """Compile `source_path` into a shared library under `workdir`; raises RuntimeError with g++'s message."""
+    def __init__(self, source_path, workdir, extra=""):
+        """Compile `source_path`, plus the CUDA source `extra` appended to it (test kernels that call its device
+        functions), into a shared library under `workdir`; raises RuntimeError with g++'s message."""
         source_path = Path(source_path)
-        code, self.names = translate(source_path.read_text())
+        code, self.names = translate(source_path.read_text() + extra)
         cpp = Path(workdir) / f"{source_path.stem}.simt.cpp"
         cpp.write_text(f'#include "{HEADER}"\n#line 1 "{source_path}"\n{code}')
         library = cpp.with_suffix(".so")

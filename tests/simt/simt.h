@@ -182,5 +182,4 @@ inline float __int_as_float(int bits) {
     return f;
 }
 inline float __fadd_rn(float a, float b) { return a + b; }  // compiled with -ffp-contract=off: no fused rounding
-inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fsqrt_rn(float x) { return std::sqrt(x); }

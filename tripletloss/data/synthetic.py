@@ -320,10 +320,7 @@ def ensure_default_validation():
                                        images_per_identity=10, seed=1, progress=True)
     pairs = out_dir / "pairs.txt"
     if not pairs.exists():
-        counts = image_counts(out_dir)
-        tmp = pairs.with_suffix(".tmp")
-        write_pairs(tmp, make_pairs(counts, num_pairs=50, num_folds=10, seed=0))
-        tmp.replace(pairs)
+        write_pairs(pairs, make_pairs(image_counts(out_dir), num_pairs=50, num_folds=10, seed=0))
     return out_dir, pairs
 
 

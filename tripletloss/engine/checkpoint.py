@@ -1,12 +1,12 @@
 """Writing checkpoints atomically and reading them safely (torch.load with weights_only=True)."""
-import os
+import io
 import pickle
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 
+from tripletloss.atomic import write_atomic
 from tripletloss.errors import CheckpointError
 
 FORMAT = "tripletloss-checkpoint-v1"
@@ -14,24 +14,11 @@ _UNSAFE = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 def save_atomic(obj, path):
-    """torch.save `obj` to `path` via a temporary file, fsync and rename, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """torch.save `obj` to `path` atomically and durably (tripletloss.atomic): a crash never leaves half a file."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buffer.getbuffer(), durable=True)
 
 
 def load_checkpoint(path):

@@ -3,18 +3,16 @@ import torch
 
 
 def gram_to_squared(gram, zero_diagonal=True):
-    """Squared distances (sq_i + sq_j) - 2 g_ij from a (B, B) Gram matrix, clamped at 0; diagonal set to exactly 0
-    unless `zero_diagonal=False` (it is then 0 or a rounding error above it).
+    """Squared distances (-2 g_ij + sq_i) + sq_j from a (B, B) Gram matrix, clamped at 0, computed in place:
+    `gram` is overwritten and returned (callers pass a fresh x @ x.T). The diagonal is set to exactly 0 unless
+    `zero_diagonal=False` (it is then 0 or a rounding error above it).
 
     The CUDA kernels (kernels/mining.cu, `distance`) evaluate the same expression in the same order, so both
     backends see bit-identical distances when they share the Gram matrix.
     """
-    sq = gram.diagonal()
-    d2 = torch.add(sq.unsqueeze(1), sq.unsqueeze(0)).sub_(gram, alpha=2).clamp_min_(0)  # one (B, B) buffer
-    if not zero_diagonal:
-        return d2
-    eye = torch.eye(gram.shape[0], dtype=torch.bool, device=gram.device)
-    return d2.masked_fill(eye, 0)
+    sq = gram.diagonal().clone()
+    d2 = gram.mul_(-2).add_(sq.unsqueeze(1)).add_(sq).clamp_min_(0)  # in place: no second (B, B) buffer
+    return d2.fill_diagonal_(0) if zero_diagonal else d2
 
 
 def safe_sqrt(d2):

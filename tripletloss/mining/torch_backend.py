@@ -85,10 +85,7 @@ def _negative_distances(x, labels, squared, ordered):
     Returns (dist, a, p, d_ap): pairs in row-major order, a != p if `ordered` else a < p, with their distances.
     """
     dist = _distances(x, squared)
-    a, p = same_label_pairs(labels, ordered=True)
-    if not ordered:
-        keep = a < p
-        a, p = a[keep], p[keep]
+    a, p = same_label_pairs(labels, ordered)
     d_ap = dist[a, p]
     dist[a, p] = float("inf")
     dist[p, a] = float("inf")
@@ -118,18 +115,18 @@ def _propose(dist, a, lo, hi, generator):
     B = dist.shape[1]
     flat = dist.view(-1)
     n = torch.full_like(a, -1)
-    pending, start, lo, hi = torch.arange(a.numel(), device=a.device), a * B, lo, hi  # compacted every round
+    pending, start, window = torch.arange(a.numel(), device=a.device), a * B, torch.stack([lo, hi], dim=1)
     drawn, block = 0, 1
     while pending.numel() and drawn < REJECTION_ROUNDS:
         block = min(block, REJECTION_ROUNDS - drawn)
         proposal = torch.randint(B, (pending.numel(), block), generator=generator, device=a.device)
         d_an = flat.index_select(0, (start.unsqueeze(1) + proposal).view(-1)).view(-1, block)
-        hit = (d_an > lo.unsqueeze(1)) & (d_an < hi.unsqueeze(1))
+        hit = (d_an > window[:, :1]) & (d_an < window[:, 1:])
         first = hit.to(torch.uint8).argmax(dim=1, keepdim=True)  # the first hit, or column 0 when none
         met = hit.gather(1, first).squeeze(1)
         n[pending] = torch.where(met, proposal.gather(1, first).squeeze(1), -1)
         left = (~met).nonzero(as_tuple=True)[0]
-        pending, start, lo, hi = (t.index_select(0, left) for t in (pending, start, lo, hi))
+        pending, start, window = pending[left], start[left], window[left]  # compact: only unsettled pairs go on
         drawn, block = drawn + block, 2 * block
     return n
 

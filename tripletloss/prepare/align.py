@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from tripletloss.atomic import TMP_MARK, write_atomic, writer_pid
 from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
 from tripletloss.prepare.dataset import identity_dirs
@@ -22,7 +23,6 @@ from tripletloss.prepare.landmarks import load_detector, load_predictor, require
 from tripletloss.prepare.templates import target_points
 
 REPORT_NAME = "align_report.tsv"
-TMP_MARK = ".tmp-"
 
 
 def largest_face(detector, image_rgb, upsample):
@@ -95,22 +95,20 @@ class AlignSummary:
     failed: list = field(default_factory=list)
 
 
-def write_image_atomic(path, image_rgb):
-    """Encode an RGB image by `path`'s extension into a temp file beside it, then rename it onto `path`."""
+def write_image(path, image_rgb):
+    """Encode an RGB image by `path`'s extension and write it atomically (tripletloss.atomic)."""
     path = Path(path)
     ok, data = cv2.imencode(path.suffix, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"cannot encode {path}")
-    tmp = path.with_name(f".{path.stem}{TMP_MARK}{os.getpid()}{path.suffix}")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
+    write_atomic(path, data.tobytes())
 
 
 def remove_stale_temps(out):
     """Delete temp files under `out` left by killed runs (their writer process no longer exists)."""
     for tmp in Path(out).glob(f"*/.*{TMP_MARK}*"):
-        pid = tmp.stem.rsplit(TMP_MARK, 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        pid = writer_pid(tmp)
+        if pid is not None and not _pid_alive(pid):
             tmp.unlink(missing_ok=True)
 
 
@@ -164,7 +162,7 @@ def _align_one(job):
     if face is None:
         return src, "failed", f"no face found (upsample {opts.upsample} and {opts.upsample + 1})"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    write_image_atomic(dst, face)
+    write_image(dst, face)
     return src, "aligned", ""
 
 
@@ -208,8 +206,5 @@ def align_dataset(raw, out, options, workers=1, random_order=False, progress=Tru
 
 def write_report(path, failed):
     """Write (source path, reason) rows, sorted, as a TSV with a header line, atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
     lines = ["path\treason"] + [f"{src}\t{reason}" for src, reason in sorted(failed)]
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, "\n".join(lines) + "\n")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from tripletloss.atomic import write_atomic
 from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
 
@@ -73,7 +74,7 @@ def read_pairs(path):
 
 
 def write_pairs(path, pairs):
-    """Write Pairs (any order) as an LFW pairs file; every fold needs the same N matched and N mismatched."""
+    """Write Pairs (any order) as an LFW pairs file, atomically; every fold needs the same N matched and N mismatched."""
     by_fold = [list(g) for _, g in groupby(sorted(pairs, key=lambda p: p.fold), key=lambda p: p.fold)]
     n = len(by_fold[0]) // 2 if by_fold else 0
     lines = [f"{len(by_fold)}\t{n}"]
@@ -84,7 +85,7 @@ def write_pairs(path, pairs):
             raise ValueError(f"fold {fold[0].fold}: {len(matched)} matched, {len(mismatched)} mismatched, want {n}")
         lines += [f"{p.name1}\t{p.i}\t{p.j}" for p in matched]
         lines += [f"{p.name1}\t{p.i}\t{p.name2}\t{p.j}" for p in mismatched]
-    Path(path).write_text("\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n")
 
 
 def fold_partition(names, num_folds, rng):
