@@ -1,6 +1,5 @@
 """tripletloss.mining on CPU: pairwise distances and every strategy against float64 brute-force loops."""
 import itertools
-import math
 import shutil
 import subprocess
 import sys
@@ -11,6 +10,15 @@ import pytest
 import scipy.stats
 import torch
 
+from tests.mining_helpers import (
+    LAYOUTS,
+    assert_uniform,
+    brute_candidates,
+    brute_distances,
+    case,
+    check_pair_strategy,
+    one_pair_with_five_candidates,
+)
 from tripletloss import ROOT
 from tripletloss.errors import UserError
 from tripletloss.mining import (
@@ -24,69 +32,8 @@ from tripletloss.mining import (
 from tripletloss.mining import select as select_module
 
 
-def _labels(layout, gen):
-    """Label layouts: grouped identities, random ones with singletons, one identity, no pairs, tiny batches."""
-    if layout == "grouped":
-        return torch.arange(6).repeat_interleave(5)
-    if layout == "random":
-        return torch.cat([torch.randint(0, 6, (22,), generator=gen), torch.tensor([40, 41, 42])])
-    if layout == "one_identity":
-        return torch.zeros(12, dtype=torch.long)
-    if layout == "all_distinct":
-        return torch.arange(9)
-    return torch.tensor([7] * int(layout == "single"), dtype=torch.long)  # "single": B=1, "empty": B=0
-
-
-LAYOUTS = ["grouped", "random", "one_identity", "all_distinct", "single", "empty"]
-
-
-def _case(layout, dim, seed, dtype=torch.float64):
-    gen = torch.Generator().manual_seed(seed)
-    labels = _labels(layout, gen)
-    x = torch.nn.functional.normalize(torch.randn(labels.numel(), dim, generator=gen, dtype=torch.float64), dim=1)
-    return x.to(dtype), labels
-
-
-def brute_distances(x, squared=True):
-    """(B, B) float64 distances by an explicit loop over pairs of rows."""
-    rows = x.double().numpy()
-    d = np.zeros((len(rows), len(rows)))
-    for i, j in itertools.product(range(len(rows)), repeat=2):
-        d[i, j] = np.sum((rows[i] - rows[j]) ** 2)
-    return d if squared else np.sqrt(d)
-
-
-def brute_candidates(d, labels, a, p, margin, semihard, tol):
-    """Negatives of pair (a, p) satisfying the rule with `tol` to spare (strict) and within `tol` of it (loose)."""
-    lo = d[a, p] if semihard else -math.inf
-    hi = d[a, p] + margin
-    negatives = [n for n in range(len(labels)) if labels[n] != labels[a]]
-    strict = {n for n in negatives if lo + tol < d[a, n] < hi - tol}
-    loose = {n for n in negatives if lo - tol < d[a, n] < hi + tol}
-    return strict, loose
-
-
 def _as_lists(triplets):
     return [t.tolist() for t in triplets]
-
-
-def check_pair_strategy(x, labels, strategy, margin, squared, tol, **kw):
-    """semihard / violating: every triplet obeys the rule; exactly the pairs with a candidate, once, row-major."""
-    a, p, n = select_triplets(x, labels, strategy, margin=margin, squared=squared, backend="torch", **kw)
-    d, lab = brute_distances(x, squared), labels.tolist()
-    semihard = strategy == "semihard"
-    got = list(zip(a.tolist(), p.tolist()))
-    assert got == sorted(set(got)), "pairs must be unique and in row-major order"
-    must, may = set(), set()
-    for i, j in itertools.combinations(range(len(lab)), 2):
-        if lab[i] == lab[j]:
-            strict, loose = brute_candidates(d, lab, i, j, margin, semihard, tol)
-            must |= {(i, j)} if strict else set()
-            may |= {(i, j)} if loose else set()
-    assert must <= set(got) <= may
-    for (i, j), k in zip(got, n.tolist()):
-        assert k in brute_candidates(d, lab, i, j, margin, semihard, tol)[1]
-    return a, p, n
 
 
 @pytest.mark.parametrize("dim", [2, 16])
@@ -94,7 +41,7 @@ def check_pair_strategy(x, labels, strategy, margin, squared, tol, **kw):
 @pytest.mark.parametrize("squared", [True, False])
 def test_pairwise_distances_match_brute_force(layout, dim, squared):
     for dtype, atol in [(torch.float64, 1e-10), (torch.float32, 2e-5)]:
-        x, _ = _case(layout, dim, seed=1, dtype=dtype)
+        x, _ = case(layout, dim, seed=1, dtype=dtype)
         d = pairwise_distances(x, squared=squared)
         assert d.dtype == dtype and d.shape == (len(x), len(x))
         assert torch.all(d.diagonal() == 0) and torch.all(d >= 0) and not torch.isnan(d).any()
@@ -122,7 +69,7 @@ def test_pairwise_distances_gradient_is_correct(squared):
 @pytest.mark.parametrize("strategy", ["semihard", "violating"])
 def test_pair_strategies_match_brute_force(strategy, layout, seed):
     for dim, margin, squared in [(2, 0.3, True), (8, 0.2, False)]:
-        x, labels = _case(layout, dim, seed)
+        x, labels = case(layout, dim, seed)
         check_pair_strategy(x, labels, strategy, margin, squared, tol=1e-9)
         check_pair_strategy(x.float(), labels, strategy, margin, squared, tol=1e-5)
 
@@ -185,7 +132,7 @@ def check_batch_all(x, labels, margin, squared, tol, max_triplets=None, generato
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_batch_hard_matches_brute_force(layout):
     for dim, squared in [(2, True), (8, False)]:
-        x, labels = _case(layout, dim, seed=2)
+        x, labels = case(layout, dim, seed=2)
         check_batch_hard(x, labels, squared, tol=1e-9)
         check_batch_hard(x.float(), labels, squared, tol=1e-5)
 
@@ -193,7 +140,7 @@ def test_batch_hard_matches_brute_force(layout):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_batch_all_matches_brute_force(layout):
     for dim, margin, squared in [(2, 0.3, True), (8, 0.2, False)]:
-        x, labels = _case(layout, dim, seed=4)
+        x, labels = case(layout, dim, seed=4)
         check_batch_all(x, labels, margin, squared, tol=1e-9)
 
 
@@ -218,7 +165,7 @@ def test_batch_all_cap_is_a_uniform_subset():
 
 
 def test_max_triplets_caps_every_strategy():
-    x, labels = _case("grouped", 2, seed=6)
+    x, labels = case("grouped", 2, seed=6)
     for strategy in STRATEGIES:
         full = list(zip(*_as_lists(select_triplets(x, labels, strategy, margin=0.5, generator=torch.Generator()))))
         capped = list(zip(*_as_lists(select_triplets(x, labels, strategy, margin=0.5, max_triplets=4))))
@@ -229,7 +176,7 @@ def test_max_triplets_caps_every_strategy():
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_same_seed_same_triplets(strategy):
-    x, labels = _case("random", 8, seed=7)
+    x, labels = case("random", 8, seed=7)
     runs = [select_triplets(x, labels, strategy, margin=0.5, generator=torch.Generator().manual_seed(s),
                             max_triplets=50) for s in (11, 11, 12)]
     assert _as_lists(runs[0]) == _as_lists(runs[1])
@@ -241,27 +188,18 @@ def test_same_seed_same_triplets(strategy):
     assert _as_lists(first) == _as_lists(select_triplets(x, labels, strategy, margin=0.5))
 
 
-def _one_pair_with_five_candidates():
-    """1-D embeddings: pair (0, 1) has d_ap = 1; negatives 2..6 lie in (1, 1.5), negatives 7..9 outside."""
-    pos = [0.0, 1.0, 1.05, 1.1, 1.15, -1.08, -1.2, 0.5, 1.3, -2.0]
-    labels = torch.tensor([0, 0] + list(range(1, 9)))
-    return torch.tensor(pos, dtype=torch.float64).unsqueeze(1), labels
-
-
 def test_random_choice_is_uniform():
-    x, labels = _one_pair_with_five_candidates()
-    counts = {}
+    x, labels = one_pair_with_five_candidates()
+    counts = dict.fromkeys(range(2, 7), 0)
     for s in range(500):
         a, p, n = select_triplets(x, labels, "semihard", margin=0.5, generator=torch.Generator().manual_seed(s))
         assert (a.tolist(), p.tolist()) == ([0], [1])
-        counts[n.item()] = counts.get(n.item(), 0) + 1
-    assert sorted(counts) == [2, 3, 4, 5, 6]
-    chi2 = sum((c - 100) ** 2 / 100 for c in counts.values())
-    assert chi2 < 18.5  # p = 0.001 for 4 degrees of freedom
+        counts[n.item()] += 1
+    assert_uniform(counts)
 
 
 def test_outputs_are_long_indices_without_grad():
-    x, labels = _case("grouped", 8, seed=8, dtype=torch.float32)
+    x, labels = case("grouped", 8, seed=8, dtype=torch.float32)
     x.requires_grad_(True)
     for strategy in STRATEGIES:
         out = select_triplets(x, labels.int(), strategy)
@@ -270,7 +208,7 @@ def test_outputs_are_long_indices_without_grad():
 
 
 def test_bad_names_and_values_raise_value_error():
-    x, labels = _case("grouped", 4, seed=9)
+    x, labels = case("grouped", 4, seed=9)
     with pytest.raises(ValueError, match="semihard, violating, batch_hard, batch_all"):
         select_triplets(x, labels, "hardest")
     with pytest.raises(ValueError, match="auto, torch, cuda"):
@@ -284,7 +222,7 @@ def test_bad_names_and_values_raise_value_error():
 
 
 def test_auto_on_cpu_uses_torch_and_explicit_cuda_fails_clearly():
-    x, labels = _case("grouped", 4, seed=10)
+    x, labels = case("grouped", 4, seed=10)
     auto = select_triplets(x, labels, "semihard", generator=torch.Generator().manual_seed(1))
     ref = select_triplets(x, labels, "semihard", backend="torch", generator=torch.Generator().manual_seed(1))
     assert _as_lists(auto) == _as_lists(ref)

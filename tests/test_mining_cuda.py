@@ -5,10 +5,10 @@ from unittest import mock
 
 import numpy as np
 import pytest
-import scipy.stats
 import torch
 
 from tests import simt_kernels
+from tests.mining_helpers import assert_uniform, one_pair_with_five_candidates
 from tripletloss.mining import cuda_backend, select_triplets, torch_backend
 
 EMULATED_MAX_B = 300  # the emulator runs ~1e6 threads a second: B=1800 would take minutes per call
@@ -140,16 +140,14 @@ def test_cuda_same_seed_same_triplets(device, strategy):
 
 
 def test_cuda_random_choice_is_uniform(device):
-    """Pair (0, 1) has d_ap = 1 and exactly five semi-hard negatives (2..6); 7..9 are outside (1, 1.5)."""
-    pos = [0.0, 1.0, 1.05, 1.1, 1.15, -1.08, -1.2, 0.5, 1.3, -2.0]
-    x = torch.tensor(pos).unsqueeze(1).to(device)
-    labels = torch.tensor([0, 0] + list(range(1, 9))).to(device)
+    x, labels = one_pair_with_five_candidates()
+    x, labels = x.to(device), labels.to(device)
     counts = dict.fromkeys(range(2, 7), 0)
     for s in range(2000):
         a, p, n = _run(x, labels, "semihard", "cuda", seed=s, margin=0.5)
         assert (a, p) == ([0], [1])
         counts[n[0]] += 1
-    assert scipy.stats.chisquare(list(counts.values())).pvalue > 1e-3
+    assert_uniform(counts)
 
 
 def test_cuda_runs_on_torch_current_stream(device):
