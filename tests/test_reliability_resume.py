@@ -92,6 +92,9 @@ def test_sigkill_then_resume_is_bit_identical(base, stage):
     assert f"resuming {run_dir}" in resumed.stdout
     assert f"{STEPS} steps (0 skipped)" in resumed.stdout
     assert_bit_identical(run_dir / "model.pt", _reference_model(base, stage))
+    # rows logged after the last checkpoint were dropped on resume and logged again: none twice, none lost
+    reference_rows = (_reference_model(base, stage).parent / "metrics.csv").read_text().splitlines()
+    assert (run_dir / "metrics.csv").read_text().splitlines() == reference_rows
 
 
 def test_sigterm_to_process_group_checkpoints_and_resumes_exactly(base):

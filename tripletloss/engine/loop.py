@@ -89,6 +89,7 @@ class TrainLoop:
         self._enter_phase(ckpt.get("phase", self.job.phase(self.state.epoch)))
         self.optimizer.load_state_dict(ckpt["optimizer"])
         rng.restore(distributed.own_rng_state(ckpt))
+        self.log.resume_at(self.state.epoch, self.state.step)
 
     def checkpoint(self, name=None):
         """Write a resumable checkpoint (step-N.pt, or `name`) and prune old ones; return its path.

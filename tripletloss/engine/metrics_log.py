@@ -1,6 +1,11 @@
 """Scalar logging to TensorBoard and to RUN_DIR/metrics.csv (columns stage, epoch, step, key, value)."""
 import csv
+import io
 from pathlib import Path
+
+from tripletloss.atomic import write_atomic
+
+HEADER = ["stage", "epoch", "step", "key", "value"]
 
 
 class MetricsLog:
@@ -8,16 +13,19 @@ class MetricsLog:
 
     def __init__(self, run_dir, stage, enabled=True):
         self.stage, self.enabled = stage, enabled
-        self.writer = None
+        self.path = Path(run_dir) / "metrics.csv"
         if enabled:
-            from torch.utils.tensorboard import SummaryWriter
-            path = Path(run_dir) / "metrics.csv"
-            new = not path.exists()
-            self._file = open(path, "a", newline="")
-            self._csv = csv.writer(self._file)
-            if new:
-                self._csv.writerow(["stage", "epoch", "step", "key", "value"])
-            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+            self._open()
+
+    def _open(self, purge_step=None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        new = not self.path.exists()
+        self._file = open(self.path, "a", newline="")
+        self._csv = csv.writer(self._file)
+        if new:
+            self._csv.writerow(HEADER)
+        self.writer = SummaryWriter(str(self.path.parent / "tensorboard"), purge_step=purge_step)
 
     def log(self, scalars, step, epoch):
         """Record each {key: float} of `scalars` at global `step` (and `epoch`)."""
@@ -27,6 +35,26 @@ class MetricsLog:
             self._csv.writerow([self.stage, epoch, step, key, f"{float(value):.6g}"])
             self.writer.add_scalar(key, float(value), step)
         self._file.flush()
+
+    def resume_at(self, epoch, step):
+        """Forget what this stage logged after a checkpoint taken at `epoch`, `step`, which is about to be logged
+        again: metrics.csv loses its training rows after `step` and validation rows after `epoch` (they are
+        logged with the epoch they complete), TensorBoard hides events after `step`."""
+        if not self.enabled:
+            return
+        self.close()
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f))[1:]
+        out = io.StringIO()
+        csv.writer(out).writerows([HEADER] + [row for row in rows if not self._after(row, epoch, step)])
+        write_atomic(self.path, out.getvalue())
+        self._open(purge_step=step + 1)
+
+    def _after(self, row, epoch, step):
+        stage, row_epoch, row_step, key = row[0], int(row[1]), int(row[2]), row[3]
+        if stage != self.stage:
+            return False
+        return row_epoch > epoch if key.startswith("val/") else row_step > step
 
     def close(self):
         """Flush and close the files."""
