@@ -93,6 +93,7 @@ def train(args):
         settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
     device = distributed.setup(settings["device"])  # joins torchrun's process group when launched by torchrun
     rank, world = distributed.rank(), distributed.world_size()
+    distributed.print_only_on_main()
     rng.seed_everything(settings["seed"] + rank)  # own dropout draws per rank; DDP copies rank 0's initial weights
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
     check_input_size(settings, f"{args.stage}_net")
@@ -111,9 +112,7 @@ def train(args):
     loop = TrainLoop(job, settings, run_dir, settings[f"{args.stage}_epochs"], device, is_main=rank == 0)
     if ckpt is not None:
         loop.resume_from(ckpt)
-        if rank == 0:
-            print(f"resuming {run_dir} at epoch {loop.state.epoch + 1}, batch {loop.state.batch}, "
-                  f"step {loop.state.step}")
+        print(f"resuming {run_dir} at epoch {loop.state.epoch + 1}, batch {loop.state.batch}, step {loop.state.step}")
     state = loop.run()
     distributed.barrier()  # model.pt is written when any rank returns
     return state, run_dir

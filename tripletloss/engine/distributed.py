@@ -13,6 +13,7 @@ What each process does differently, and what keeps them in step:
 """
 import atexit
 import os
+import sys
 from datetime import timedelta
 
 import torch
@@ -74,6 +75,22 @@ def setup(device_setting):
             _CPU_GROUP.append(dist.new_group(backend="gloo", timeout=TIMEOUT))
         atexit.register(_shutdown)
     return device
+
+
+def print_only_on_main():
+    """On ranks other than 0, make print() to stdout do nothing (as torchvision's reference scripts do), so notes
+    and reports appear once per run; print() to stderr (errors) still works on every rank. Returns nothing."""
+    if rank() == 0:
+        return
+    import builtins
+
+    builtin_print = builtins.print
+
+    def print_to_stderr_only(*args, file=None, **kwargs):
+        if file is not None and file is not sys.stdout:
+            builtin_print(*args, file=file, **kwargs)
+
+    builtins.print = print_to_stderr_only
 
 
 def _cpu_group():

@@ -3,6 +3,7 @@
 A stage supplies a `Job` (see tripletloss/stages/): the net, a batch source, an objective and optional evaluation.
 """
 import signal
+import sys
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -141,8 +142,9 @@ class TrainLoop:
             if signum is not None:
                 path = self.checkpoint()
                 bar.close()
+                launcher = "torchrun <the same options>" if distributed.launched() else "python"
                 raise Interrupted(f"stopped by {signal.Signals(signum).name} at epoch {st.epoch + 1}, "
-                                  f"step {st.step}; checkpoint {path}; continue with: python train.py --stage "
+                                  f"step {st.step}; checkpoint {path}; continue with: {launcher} train.py --stage "
                                   f"{job.stage} --resume {self.run_dir}", signum)
 
     def _lr(self):
@@ -180,24 +182,27 @@ class TrainLoop:
         self.optimizer.zero_grad(set_to_none=True)
         for buf, saved in zip(self.job.net.buffers(), self._buffers):  # undo the forward pass's BatchNorm update
             buf.copy_(saved)
-        self._say(f"warning: non-finite loss or gradient at step {st.step + 1}: step skipped "
-                   f"({st.nonfinite} in a row)")
+        self._warn(f"non-finite loss or gradient at step {st.step + 1}: step skipped ({st.nonfinite} in a row)")
         if st.nonfinite >= self.settings["max_nonfinite_steps"]:
             raise NonFiniteError(f"{st.nonfinite} consecutive steps with a non-finite loss or gradient "
                                  f"(max_nonfinite_steps); stopped at step {st.step + 1}; the last good "
                                  f"checkpoint in {self.run_dir} is intact (try a lower learning rate)")
         return dict(stats, loss=float("nan"))
 
-    def _say(self, message):
-        """Print a line above the progress bar, on the main rank only."""
+    def _say(self, message, file=None):
+        """Print a line above the progress bar (to stdout, or `file`), on the main rank only."""
         if self.is_main:
-            tqdm.write(message)
+            tqdm.write(message, file=file)
+
+    def _warn(self, message):
+        """_say a warning line, on stderr."""
+        self._say(f"warning: {message}", sys.stderr)
 
     def _note_bad_files(self, bad):
         for path in bad:
             if path and path not in self.state.bad_files:
                 self.state.bad_files.append(path)
-                self._say(f"warning: {path}: cannot be decoded; replaced by another image of the same identity")
+                self._warn(f"{path}: cannot be decoded; replaced by another image of the same identity")
 
     def _end_epoch(self):
         st = self.state

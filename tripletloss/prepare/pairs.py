@@ -74,7 +74,7 @@ def read_pairs(path):
 
 
 def write_pairs(path, pairs):
-    """Write Pairs (any order) as an LFW pairs file, atomically; every fold needs the same N matched and N mismatched."""
+    """Write Pairs (any order) as an LFW pairs file, atomically; each fold needs the same N matched and N mismatched."""
     by_fold = [list(g) for _, g in groupby(sorted(pairs, key=lambda p: p.fold), key=lambda p: p.fold)]
     n = len(by_fold[0]) // 2 if by_fold else 0
     lines = [f"{len(by_fold)}\t{n}"]

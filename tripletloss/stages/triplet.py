@@ -37,6 +37,7 @@ class TripletJob(Job):
         super().__init__(net, settings, preprocess, classes, variables, device)
         sampler = PKBatches(labels, settings["identities_per_batch"], settings["images_per_identity"],
                             settings["seed"], settings["batches_per_epoch"], rank, world_size)
+        progress = progress and rank == 0  # one progress bar and note per run, not one per process
         if sampler.singletons and progress:
             print(f"note: {sampler.singletons} identities with a single image are not used as triplet anchors")
         blob = self.cacheable_blob()
