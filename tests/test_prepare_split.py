@@ -122,6 +122,9 @@ def test_write_read_roundtrip_and_bad_files(tmp_path):
     (tmp_path / "bad.txt").write_text("2\t1\na\t1\t2\n")
     with pytest.raises(UserError, match="header says"):
         read_pairs(tmp_path / "bad.txt")
+    (tmp_path / "dev.txt").write_text("2\na 1 2\nb 1 3\na 1 b 2\nc 4 d 1\n")  # View 1 header, spaces
+    assert read_pairs(tmp_path / "dev.txt") == [Pair(0, "a", 1, "a", 2), Pair(0, "b", 1, "b", 3),
+                                                Pair(0, "a", 1, "b", 2), Pair(0, "c", 4, "d", 1)]
     (tmp_path / "bad.txt").write_text("1\t1\na\t1\tb\t2\nb\t1\t2\n")
     with pytest.raises(UserError, match="line 2: expected a name i j line"):
         read_pairs(tmp_path / "bad.txt")

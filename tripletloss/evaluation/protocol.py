@@ -124,7 +124,8 @@ def evaluate_folds(emb1, emb2, issame, folds, metric="euclidean", subtract_mean=
     issame, folds = np.asarray(issame, dtype=bool), np.asarray(folds)
     fold_ids = np.unique(folds)
     if fold_ids.size < 2:
-        raise UserError(f"the verification protocol needs at least two folds of pairs, got {fold_ids.size}")
+        raise UserError(f"the verification protocol needs at least two folds of pairs, got {fold_ids.size} (a "
+                        "one-fold file such as LFW's pairsDevTest.txt cannot pick thresholds on held-out folds)")
     heldout = np.empty(len(issame))
     acc, thr, val, far = [], [], [], []
     for k in fold_ids:

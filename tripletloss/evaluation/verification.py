@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
 from tripletloss.evaluation.protocol import evaluate_folds
 from tripletloss.prepare.pairs import image_for_index, read_pairs
@@ -12,15 +13,16 @@ from tripletloss.prepare.pairs import image_for_index, read_pairs
 JSON_KEYS = ("accuracy", "accuracy_std", "val", "val_std", "far", "auc", "eer", "threshold")
 
 
-def _image_path(data_dir, name, i, pairs_path, line):
-    """Return the file of image `i` of identity `name` (data_dir: roots joined with ':'); UserError naming the
-    pairs line when it is missing."""
-    roots = [Path(r) for r in str(data_dir).split(":") if r]
+def _image_path(roots, name, i, listings, pairs_path, line):
+    """Return the file of image `i` of identity `name` under the first of `roots` that has it; UserError naming the
+    pairs line when it is missing. `listings` caches each identity folder's image files across calls."""
     identity_dir = next((r / name for r in roots if (r / name).is_dir()), roots[0] / name)
     if not identity_dir.is_dir():
         raise UserError(f"{pairs_path} line {line}: no identity folder {identity_dir}")
+    if identity_dir not in listings:
+        listings[identity_dir] = image_files(identity_dir)
     try:
-        return image_for_index(identity_dir, i)
+        return image_for_index(identity_dir, i, listings[identity_dir])
     except UserError as exc:
         raise UserError(f"{pairs_path} line {line}: {exc}") from None
 
@@ -28,12 +30,13 @@ def _image_path(data_dir, name, i, pairs_path, line):
 @functools.lru_cache(maxsize=8)
 def _resolve(data_dir, pairs_path, mtime, skip_missing):
     """Cached body of resolve_pairs (keyed on the pairs file's modification time)."""
+    roots, listings = [Path(r) for r in data_dir.split(":") if r], {}
     kept, skipped = [], 0
     for k, p in enumerate(read_pairs(pairs_path)):
         line = k + 2                                           # pairs follow the one header line
         try:
-            kept.append((_image_path(data_dir, p.name1, p.i, pairs_path, line),
-                         _image_path(data_dir, p.name2, p.j, pairs_path, line), p.same, p.fold))
+            kept.append((_image_path(roots, p.name1, p.i, listings, pairs_path, line),
+                         _image_path(roots, p.name2, p.j, listings, pairs_path, line), p.same, p.fold))
         except UserError:
             if not skip_missing:
                 raise

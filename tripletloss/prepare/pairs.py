@@ -30,13 +30,13 @@ class Pair:
         return self.name1 == self.name2
 
 
-def image_for_index(identity_dir, i):
-    """Return the Path of image number `i` in `identity_dir`.
+def image_for_index(identity_dir, i, files=None):
+    """Return the Path of image number `i` in `identity_dir` (`files`: its image_files, if already listed).
 
     LFW-named folders (<name>/<name>_0001.jpg, ...) are looked up by name, so a file missing from an aligned
     copy is reported rather than silently shifting the numbering; other folders by 1-based sorted position.
     """
-    files = image_files(identity_dir)
+    files = image_files(identity_dir) if files is None else files
     lfw_name = f"{Path(identity_dir).name}_{i:04d}"
     if any(f.stem.startswith(f"{Path(identity_dir).name}_") and f.stem[-4:].isdigit() for f in files):
         named = [f for f in files if f.stem == lfw_name]
@@ -49,12 +49,17 @@ def image_for_index(identity_dir, i):
 
 
 def read_pairs(path):
-    """Parse an LFW-format pairs file; return its Pairs in file order (fold numbers from the layout)."""
-    lines = [line.split("\t") for line in Path(path).read_text().splitlines() if line.strip()]
+    """Parse an LFW-format pairs file; return its Pairs in file order (fold numbers from the layout).
+
+    The header is '<folds> <pairs per fold>' (pairs.txt, View 2) or a single '<pairs>' (one fold, as in View 1's
+    pairsDevTrain.txt); fields are separated by tabs or spaces.
+    """
+    lines = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
     try:
-        folds, n = (int(v) for v in lines[0])
+        header = lines[0]
+        folds, n = (1, int(header[0])) if len(header) == 1 else (int(v) for v in header)
     except (IndexError, ValueError):
-        raise UserError(f"{path}: first line must be '<folds><TAB><pairs per fold>'") from None
+        raise UserError(f"{path}: first line must be '<folds><TAB><pairs per fold>' or '<pairs>'") from None
     if len(lines) - 1 != folds * 2 * n:
         raise UserError(f"{path}: header says {folds}x{2 * n} pairs but the file has {len(lines) - 1} lines")
     pairs = []
