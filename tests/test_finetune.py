@@ -28,7 +28,7 @@ def val_accuracy(model_path, val_dir):
     paths, labels, classes = scan_folders(val_dir)
     assert classes == ckpt["classes"]
     logits = compute_outputs(net_from_checkpoint(ckpt, model_path), paths, ckpt["preprocess"], "logits",
-                             torch.device("cpu"), num_workers=0, progress=False)
+                             torch.device("cpu"), num_workers=0, progress=False)[0]
     return (logits.argmax(1) == torch.tensor(labels)).float().mean().item()
 
 

@@ -65,7 +65,7 @@ def test_stage2_lowers_triplet_loss_on_real_faces(two_stage_run):
     final = net_from_checkpoint(ckpt, run_dir / "model.pt")
     labels = torch.tensor(labels)
     losses = [all_triplets_loss(compute_outputs(net, paths, ckpt["preprocess"], "embedding", torch.device("cpu"),
-                                                num_workers=0, progress=False), labels)
+                                                num_workers=0, progress=False)[0], labels)
               for net in (initial, final)]
     assert losses[1] < 0.8 * losses[0], losses
 

@@ -12,14 +12,14 @@ from tripletloss.net import Net
 
 
 class _Images(Dataset):
-    def __init__(self, paths, preprocess, flip):
-        self.paths, self.preprocess, self.flip = paths, preprocess, flip
+    def __init__(self, paths, preprocess):
+        self.paths, self.preprocess = paths, preprocess
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, i):
-        return to_input(read_image(self.paths[i]), self.preprocess, flip=self.flip)
+        return to_input(read_image(self.paths[i]), self.preprocess)
 
 
 def pick_device(name="auto"):
@@ -29,22 +29,29 @@ def pick_device(name="auto"):
     return torch.device(name)
 
 
-@torch.no_grad()
-def compute_outputs(net, paths, preprocess, output, device, flip=False, batch_size=64, num_workers=2,
-                    progress=True):
-    """Run `net` in eval mode on the images at `paths` (centre crop, mirrored if `flip`).
+def batch_outputs(net, images, output, with_mirror):
+    """Blob `output` of `net` for a batch of input tensors (N, C, H, W) and, `with_mirror`, for their mirror
+    images (the batch flipped along W, exactly what centre-crop preprocessing of mirrored files gives).
+    Returns a float32 CPU tensor (V, N, ...): V = 2 (plain, mirrored) with the mirror, else 1."""
+    batches = (images, images.flip(3)) if with_mirror else (images,)
+    return torch.stack([net(batch, [output])[output].float().cpu() for batch in batches])
 
-    Returns the float32 CPU tensor (N, ...) of the named `output` blob. Restores the net's training mode.
+
+@torch.no_grad()
+def compute_outputs(net, paths, preprocess, output, device, with_mirror=False, batch_size=64, num_workers=2,
+                    progress=True):
+    """Run `net` in eval mode on the images at `paths` (centre crop; each file decoded once).
+
+    Returns batch_outputs' float32 CPU tensor (V, N, ...) of blob `output` over all images. Restores the net's
+    training mode.
     """
     was_training = net.training
     net.eval()
-    loader = DataLoader(_Images(list(paths), preprocess, flip), batch_size=batch_size, num_workers=num_workers)
-    chunks = []
-    for images in tqdm(loader, desc=f"embedding{' (flipped)' if flip else ''}", disable=not progress,
-                       dynamic_ncols=True):
-        chunks.append(net(images.to(device), [output])[output].float().cpu())
+    loader = DataLoader(_Images(list(paths), preprocess), batch_size=batch_size, num_workers=num_workers)
+    chunks = [batch_outputs(net, images.to(device), output, with_mirror)
+              for images in tqdm(loader, desc="embedding", disable=not progress, dynamic_ncols=True)]
     net.train(was_training)
-    return torch.cat(chunks) if chunks else torch.empty(0)
+    return torch.cat(chunks, dim=1) if chunks else torch.empty(1 + with_mirror, 0)
 
 
 class Embedder:
@@ -59,15 +66,10 @@ class Embedder:
 
         With `flip`, each embedding is the normalised mean of the image's and its mirror image's embeddings.
         """
-        emb = F.normalize(self._run(paths, False, batch_size, progress), dim=1)
-        if flip:
-            emb = F.normalize(emb + F.normalize(self._run(paths, True, batch_size, progress), dim=1), dim=1)
-        return emb.numpy().astype(np.float32)
-
-    def _run(self, paths, flip, batch_size, progress):
-        out = compute_outputs(self.net, paths, self.preprocess, self.output, self.device, flip=flip,
-                              batch_size=batch_size, progress=progress)
-        return out.flatten(1)
+        variants = compute_outputs(self.net, paths, self.preprocess, self.output, self.device, with_mirror=flip,
+                                   batch_size=batch_size, progress=progress)
+        emb = F.normalize(variants.flatten(2), dim=2).sum(0)
+        return F.normalize(emb, dim=1).numpy().astype(np.float32)
 
 
 def net_from_checkpoint(ckpt, source):

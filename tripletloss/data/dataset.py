@@ -10,13 +10,13 @@ class FaceDataset(Dataset):
     """Images with identity labels. Items are addressed by `(index, seed)` pairs from the batch samplers.
 
     The seed fixes the augmentation, so a batch is the same whichever worker loads it and after a resume.
-    Without `train`, images are centre-cropped (and mirrored if `flip`).
+    Without `train`, images are centre-cropped.
     `dataset[(i, seed)]` returns (image tensor, label, index actually used, path of a bad file or "").
     """
 
-    def __init__(self, paths, labels, preprocess, train=True, random_flip=True, flip=False):
+    def __init__(self, paths, labels, preprocess, train=True, random_flip=True):
         self.paths, self.labels = list(paths), np.asarray(labels)
-        self.preprocess, self.train, self.random_flip, self.flip = preprocess, train, random_flip, flip
+        self.preprocess, self.train, self.random_flip = preprocess, train, random_flip
         self._by_label = {}
         for i, label in enumerate(self.labels):
             self._by_label.setdefault(int(label), []).append(i)
@@ -36,8 +36,7 @@ class FaceDataset(Dataset):
                 bad = bad or self.paths[index]
                 tried.append(index)
                 index = self._replacement(index, tried, rng)
-        tensor = to_input(image, self.preprocess, seed if self.train else None, flip=self.flip,
-                          random_flip=self.random_flip)
+        tensor = to_input(image, self.preprocess, seed if self.train else None, random_flip=self.random_flip)
         return tensor, int(self.labels[index]), index, bad
 
     def _replacement(self, index, tried, rng):

@@ -44,11 +44,12 @@ def flip_coin(seeds):
     return np.asarray(seeds) & 1 == 1
 
 
-def to_input(image, preprocess, seed=None, flip=False, random_flip=True):
+def to_input(image, preprocess, seed=None, random_flip=True):
     """Return the (C, size, size) float32 tensor for an RGB uint8 `image`.
 
-    With an augmentation `seed` (training), the crop position is drawn from it and, if `random_flip`, the flip is
-    `flip_coin(seed)`; without, the crop is central. `flip` mirrors the image when no coin is tossed.
+    With an augmentation `seed` (training), the crop position is drawn from it and, if `random_flip`, the image
+    is mirrored when `flip_coin(seed)`; without, the crop is central and the image is not mirrored (its mirror
+    image is the tensor flipped along its last axis: see tripletloss.inference.batch_outputs).
     """
     size, resize = preprocess["size"], preprocess["resize"]
     image = _centre_square(image, preprocess.get("crop_fraction", 1.0))
@@ -56,9 +57,9 @@ def to_input(image, preprocess, seed=None, flip=False, random_flip=True):
                        else cv2.INTER_LINEAR)
     if image.ndim == 2:
         image = image[:, :, None]
+    flip = seed is not None and random_flip and bool(flip_coin(seed))
     if seed is not None:
         top, left = (int(v) for v in np.random.default_rng(seed).integers(0, resize - size + 1, size=2))
-        flip = bool(flip_coin(seed)) if random_flip else flip
     else:
         top = left = (resize - size) // 2
     image = image[top:top + size, left:left + size]

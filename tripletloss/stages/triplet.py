@@ -12,6 +12,7 @@ from tripletloss.data.samplers import PKBatches
 from tripletloss.data.transforms import inherit_preprocess
 from tripletloss.engine.distributed import gather_batch
 from tripletloss.engine.run_dir import final_model
+from tripletloss.inference import batch_outputs
 from tripletloss.losses import triplet_loss
 from tripletloss.mining import select_triplets
 from tripletloss.stages.batches import FeatureBatches, ImageBatches
@@ -67,18 +68,14 @@ class TripletJob(Job):
         those of another image of the same identity, as in training.
         """
         self.net.eval()
-        variants, bad, size = [], {}, 64
-        for flip in (False, True):
-            dataset = FaceDataset(paths, labels, self.preprocess, train=False, flip=flip)
-            loader = DataLoader(dataset, batch_size=size, num_workers=self.settings["num_workers"])
-            chunks = []
-            for images, _, _, bad_paths in tqdm(loader, desc=f"features{' (flipped)' if flip else ''}",
-                                                disable=not progress, dynamic_ncols=True):
-                bad.update({len(chunks) * size + i: path for i, path in enumerate(bad_paths) if path})
-                chunks.append(self.net(images.to(self.device), [blob])[blob].float().cpu())
-            variants.append(torch.cat(chunks))
+        dataset = FaceDataset(paths, labels, self.preprocess, train=False)
+        size, bad, chunks = 64, {}, []
+        loader = DataLoader(dataset, batch_size=size, num_workers=self.settings["num_workers"])
+        for images, _, _, bad_paths in tqdm(loader, desc="features", disable=not progress, dynamic_ncols=True):
+            bad.update({len(chunks) * size + i: path for i, path in enumerate(bad_paths) if path})
+            chunks.append(batch_outputs(self.net, images.to(self.device), blob, with_mirror=True))
         self.net.train()
-        return torch.stack(variants), bad
+        return torch.cat(chunks, dim=1), bad
 
     def objective(self, inputs, labels, step):
         """Triplet loss over the triplets mined in this (global) batch; stats: active fraction, mean d_ap and d_an."""
