@@ -10,6 +10,7 @@ import train
 from tests.conftest import tiny_overrides
 from tests.evaluation_helpers import assert_png_drawn
 from tripletloss.cli import main
+from tripletloss.engine.checkpoint import load_checkpoint, save_atomic
 from tripletloss.evaluation.runlog import read_metrics
 from tripletloss.evaluation.verification import JSON_KEYS
 from tripletloss.prepare.pairs import make_pairs, write_pairs
@@ -89,6 +90,17 @@ def test_evaluate_json_and_roc_on_celeba_validation_pairs(tiny, celeba_dir, tmp_
     assert_png_drawn(tmp_path / "roc.png")
     code, table, _ = run_cli(argv + ["--flip", "--subtract-mean"], capsys)
     assert code == 0 and "120 pairs in 3 folds" in table and "VAL @ FAR=1e-3" in table
+
+
+def test_a_checkpoint_naming_its_alignment_says_so(tiny, tmp_path, capsys):
+    ckpt = load_checkpoint(tiny.untrained)
+    ckpt["preprocess"]["template"] = "dlib_chip_150"  # as import-dlib writes it
+    save_atomic(ckpt, tmp_path / "chip.pt")
+    argv = ["evaluate", "--data-dir", tiny.orl, "--pairs", tiny.pairs, "--json", "--model"]
+    notes = [[line for line in run_cli(argv + [model], capsys)[2].splitlines() if line.startswith("note:")]
+             for model in (tmp_path / "chip.pt", tiny.untrained)]
+    assert notes == [[f"note: {tmp_path / 'chip.pt'} expects faces aligned by "
+                      "`python -m tripletloss align --landmarks dlib_chip_150`"], []]
 
 
 def test_evaluate_names_a_missing_image(tiny, tmp_path, capsys):

@@ -1,8 +1,8 @@
 """Turning decoded images into network input: centre crop, resize, (random) crop, flip, normalisation.
 
 A `preprocess` dict describes what a network expects; checkpoints carry it, so evaluation feeds images exactly as
-training did. Keys: size (network input), resize, crop_fraction, mean and std (per channel, in 0..255 pixel units),
-channels.
+training did. Keys: size (network input), resize, crop_fraction, mean and std (per RGB channel, in 0..255 pixel
+units), and for imported networks `template`: the alignment their faces need (`align --landmarks TEMPLATE`).
 """
 import cv2
 import numpy as np
@@ -14,7 +14,7 @@ from tripletloss.errors import UserError
 def make_preprocess(settings):
     """Return the preprocess dict for the training settings (image_size, resize_size, crop_fraction)."""
     return {"size": settings["image_size"], "resize": settings["resize_size"],
-            "crop_fraction": settings["crop_fraction"], "mean": [127.5] * 3, "std": [128.0] * 3, "channels": 3}
+            "crop_fraction": settings["crop_fraction"], "mean": [127.5] * 3, "std": [128.0] * 3}
 
 
 def inherit_preprocess(saved, settings, source):
@@ -25,7 +25,7 @@ def inherit_preprocess(saved, settings, source):
     if saved["size"] != settings["image_size"]:
         raise UserError(f"{source}: the network expects {saved['size']} px input but image_size is "
                         f"{settings['image_size']} (set image_size={saved['size']})")
-    return dict(make_preprocess(settings), mean=saved["mean"], std=saved["std"], channels=saved["channels"])
+    return dict(make_preprocess(settings), mean=saved["mean"], std=saved["std"])
 
 
 def _centre_square(image, fraction):

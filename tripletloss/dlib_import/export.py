@@ -39,10 +39,10 @@ def yaml_text(spec):
 
 
 def preprocess_for(parsed):
-    """The checkpoint's preprocess dict: x = (pixel * scale - mean) / std on RGB pixels 0..255 of the chip."""
+    """The checkpoint's preprocess dict: x = (pixel - mean) / std on RGB pixels 0..255 of the dlib chip."""
     size = parsed["input"]["size"][0]
     return {"size": size, "resize": size, "mean": list(parsed["input"]["mean"]),
-            "std": [256.0] * 3, "scale": 1.0, "template": TEMPLATE, "channels": 3}
+            "std": [256.0] * 3, "template": TEMPLATE}
 
 
 def load_weights(net, params):

@@ -1,4 +1,5 @@
 """Command-line options shared by the commands that embed images with a trained checkpoint."""
+import sys
 
 
 def add_model_arguments(parser, data_dir=True):
@@ -11,6 +12,12 @@ def add_model_arguments(parser, data_dir=True):
 
 
 def embedder_from_args(args):
-    """Load the Embedder named by --model / --device (torch is imported only when a command runs)."""
+    """Load the Embedder named by --model / --device (torch is imported only when a command runs); print to stderr
+    the alignment its faces need when the checkpoint names one (imported networks do)."""
     from tripletloss.inference import load_embedder
-    return load_embedder(args.model, device=args.device)
+    embedder = load_embedder(args.model, device=args.device)
+    template = embedder.preprocess.get("template")
+    if template:
+        print(f"note: {args.model} expects faces aligned by `python -m tripletloss align --landmarks {template}`",
+              file=sys.stderr)
+    return embedder
