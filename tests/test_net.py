@@ -52,6 +52,17 @@ def test_include_overrides_and_variables(tmp_path):
     assert build_net(path, {"n": 5})(torch.zeros(1, 1, 8, 8))["out"].shape == (1, 5)
 
 
+def test_identity_filler_makes_fc_a_pass_through(tmp_path):
+    path = write(tmp_path, "input: {channels: 6, size: 1}\nlayers:\n"
+                           "  - {name: same, type: fc, num_output: 6, weight_filler: identity}\n"
+                           "  - {name: wider, type: fc, num_output: 8, weight_filler: identity, bottom: data}\n"
+                           "outputs: {same: same, wider: wider}\n")
+    x = torch.randn(3, 6, 1, 1)
+    out = build_net(path)(x)
+    assert torch.equal(out["same"], x.flatten(1))
+    assert torch.equal(out["wider"][:, :6], x.flatten(1)) and out["wider"][:, 6:].eq(0).all()
+
+
 def test_eltwise_zero_pads_rows_and_columns_at_the_end():
     from tripletloss.net.layers import Eltwise
     small, big = torch.ones(1, 1, 2, 2), torch.zeros(1, 2, 3, 3)
@@ -84,6 +95,7 @@ outputs: {s: s, c: c}
     ("  - {name: x, type: fc, num_output: $classes}", "layer 'x': variable $classes is not defined"),
     ("  - {name: x, type: relu}\n  - {name: x, type: relu, top: y}", "layer 'x': layer names must be unique"),
     ("  - {name: x, type: relu, lr_mult: -1}", "layer 'x': lr_mult must be a number >= 0"),
+    ("  - {name: x, type: fc, num_output: 2, weight_filler: xavier}", "weight_filler must be 'default'"),
 ])
 def test_bad_layer_lists_fail_naming_file_and_layer(tmp_path, layers, message):
     path = write(tmp_path, "input: {channels: 3, size: 4}\nlayers:\n" + layers + "\n")

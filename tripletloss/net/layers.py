@@ -106,12 +106,20 @@ class Linear(nn.Linear):
         return super().forward(x.flatten(1))
 
 
-@register("fc", "inner_product", required=("num_output",), optional={"bias": True})
+@register("fc", "inner_product", required=("num_output",), optional={"bias": True, "weight_filler": "default"})
 def _fc(p, shapes):
     in_features = 1
     for d in shapes[0]:
         in_features *= d
-    return Linear(in_features, p["num_output"], bias=p["bias"])
+    layer = Linear(in_features, p["num_output"], bias=p["bias"])
+    if p["weight_filler"] == "identity":  # output i = input i (extra outputs 0): starts as a pass-through
+        with torch.no_grad():
+            nn.init.eye_(layer.weight)
+            if layer.bias is not None:
+                layer.bias.zero_()
+    elif p["weight_filler"] != "default":
+        raise ValueError(f"weight_filler must be 'default' (PyTorch's) or 'identity', got {p['weight_filler']!r}")
+    return layer
 
 
 @register("dropout", optional={"ratio": 0.5})
