@@ -4,7 +4,7 @@ import torch
 
 from tripletloss import ROOT
 from tripletloss.errors import NetSpecError
-from tripletloss.net import build_net, load_spec
+from tripletloss.net import Net, build_net, load_spec
 
 
 def write(tmp_path, text, name="net.yaml"):
@@ -61,6 +61,14 @@ def test_identity_filler_makes_fc_a_pass_through(tmp_path):
     out = build_net(path)(x)
     assert torch.equal(out["same"], x.flatten(1))
     assert torch.equal(out["wider"][:, :6], x.flatten(1)) and out["wider"][:, 6:].eq(0).all()
+
+
+def test_specs_stored_before_an_optional_field_existed_still_build(tmp_path):
+    """Checkpoints keep the resolved spec; one written before `weight_filler` existed lacks the key."""
+    path = write(tmp_path, "input: {channels: 2, size: 1}\nlayers:\n  - {name: f, type: fc, num_output: 3}\n")
+    spec = load_spec(path)
+    del spec["layers"][0]["weight_filler"]
+    assert Net(spec)(torch.zeros(1, 2, 1, 1))["f"].shape == (1, 3)
 
 
 def test_eltwise_zero_pads_rows_and_columns_at_the_end():

@@ -28,7 +28,8 @@ class Net(nn.Module):
             where = f"{layer['file']}: layer '{layer['name']}'"
             inputs = [blobs[b] for b in _as_list(layer["bottom"])]
             kind = LAYER_TYPES[layer["type"]]
-            params = {k: layer[k] for k in list(kind.required) + list(kind.optional)}
+            params = {k: layer[k] for k in kind.required}  # optional fields may postdate the spec (checkpoints)
+            params.update({k: layer.get(k, default) for k, default in kind.optional.items()})
             try:
                 module = kind.build(params, [tuple(x.shape[1:]) for x in inputs])
                 module.eval()
