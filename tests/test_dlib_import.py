@@ -24,6 +24,7 @@ from tripletloss.dlib_import.serialization import DlibFormatError, DlibReader
 from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.errors import UserError
 from tripletloss.net import build_net
+from tripletloss.stages.job import init_from_checkpoint
 
 YAML_PATH = ROOT / "prototxt_like" / "dlib_resnet_v1.yaml"
 TOLERANCE = 1e-4
@@ -215,6 +216,18 @@ def test_yaml_network_matches_dlib(dlib_models, checkpoint_path, orl_dir, celeba
         out = net.eval()(_net_input(chips, ckpt["preprocess"]["mean"]))
     assert out["features"].flatten(1).shape == (len(chips), 256)
     assert np.abs(out["embedding"].numpy() - ref).max() < TOLERANCE
+
+
+def test_stage2_dlib_net_starts_as_dlibs_own_embedding(checkpoint_path):
+    """triplet_dlib.yaml: frozen dlib net + identity-initialised fc9_1 on fc128, so before any training its
+    embedding is the imported descriptor, L2-normalised."""
+    net = build_net(ROOT / "prototxt_like" / "triplet_dlib.yaml", {"embedding_size": 128})
+    init_from_checkpoint(net, checkpoint_path)
+    x = torch.randn(3, 3, 150, 150, generator=torch.Generator().manual_seed(0)) * 0.3
+    with torch.no_grad():
+        out = net.eval()(x)
+    assert torch.equal(out["embedding"], torch.nn.functional.normalize(out["features"], dim=1))
+    assert "fc9_1" not in net.frozen_layers() and "fc128" in net.frozen_layers()
 
 
 def test_similarity_transform_recovers_rotation_scale_translation():
