@@ -84,6 +84,7 @@ def _resumed_settings(ckpt, path, args):
 
 def train(args):
     """Run one stage as the parsed `args` say; return the finished TrainState and run directory."""
+    distributed.print_only_on_main()  # under torchrun, notes (e.g. changed settings on resume) print once
     settings = load_settings(args.config, _overrides(args))
     ckpt = None
     if args.resume:
@@ -93,7 +94,6 @@ def train(args):
         settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
     device = distributed.setup(settings["device"])  # joins torchrun's process group when launched by torchrun
     rank, world = distributed.rank(), distributed.world_size()
-    distributed.print_only_on_main()
     rng.seed_everything(settings["seed"] + rank)  # own dropout draws per rank; DDP copies rank 0's initial weights
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
     check_input_size(settings, f"{args.stage}_net")

@@ -22,11 +22,12 @@ def available():
 
 def translate(source):
     """CUDA source -> C++ for the emulator: dynamic shared arrays point into simt::dynamic_shared, and one exported
-    `simt_launch_<kernel>(blocks, threads, shared_bytes, args)` per kernel is appended. Returns (C++, kernel names)."""
+    `simt_launch_<kernel>(blocks, threads, shared_bytes, schedule, args)` per kernel is appended. Returns (C++, kernel
+    names)."""
     names = KERNEL.findall(source)
     body = DYNAMIC_SHARED.sub(r"\1* \2 = reinterpret_cast<\1*>(simt::dynamic_shared.data());", source)
-    exports = [f'extern "C" int simt_launch_{name}(int blocks, int threads, size_t shared, void** args) '
-               f"{{ return simt::launch({name}, blocks, threads, shared, args); }}" for name in names]
+    exports = [f'extern "C" int simt_launch_{name}(int blocks, int threads, size_t shared, unsigned long long seed, '
+               f"void** args) {{ return simt::launch({name}, blocks, threads, shared, seed, args); }}" for name in names]
     return "\n".join([body, *exports, ""]), names
 
 
@@ -47,12 +48,17 @@ class EmulatedModule:
             raise RuntimeError(f"g++ could not build {source_path} for the emulator:\n{build.stderr}")
         self._library = ctypes.CDLL(str(library))
 
-    def launch(self, name, blocks, threads, shared_bytes, *args):
-        """Run kernel `name` on `blocks` x `threads` threads. Tensor arguments (CPU) pass their data pointer; numpy
-        scalars (int32, int64, uint64, float32) pass by value. Raises AssertionError when a block deadlocks."""
+    def launch(self, name, blocks, threads, shared_bytes, *args, schedule=0):
+        """Run kernel `name` on `blocks` x `threads` threads. Tensor arguments (contiguous, on the CPU) pass their data
+        pointer; numpy scalars (int32, int64, uint64, float32) pass by value. `schedule` 0 runs threads round robin,
+        another value is the seed of a random warp order (tests/simt/simt.h). Raises AssertionError when a block
+        deadlocks."""
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                assert a.device.type == "cpu" and a.is_contiguous(), f"{name}: tensors must be contiguous CPU tensors"
         values = [ctypes.c_void_p(a.data_ptr()) if isinstance(a, torch.Tensor) else SCALARS[type(a)](a) for a in args]
         pointers = (ctypes.c_void_p * len(values))(*(ctypes.addressof(v) for v in values))
         function = getattr(self._library, f"simt_launch_{name}")
-        function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_void_p]
-        if function(blocks, threads, shared_bytes, pointers):
+        function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_ulonglong, ctypes.c_void_p]
+        if function(blocks, threads, shared_bytes, schedule, pointers):
             raise AssertionError(f"kernel {name} deadlocked: some threads never reached a barrier others wait at")

@@ -31,7 +31,8 @@ def test_temp_names_carry_the_writer_pid(tmp_path):
     tmp = temp_path(tmp_path / "a.jpg")
     assert tmp.parent == tmp_path and tmp.name.startswith(".a.jpg" + TMP_MARK)
     assert writer_pid(tmp) == os.getpid()
-    assert writer_pid(tmp_path / "a.jpg") is None
+    assert writer_pid(tmp_path / f".a{TMP_MARK}1234.jpg") == 1234  # the naming of earlier versions
+    assert writer_pid(tmp_path / "a.jpg") is None and writer_pid(tmp_path / f".a{TMP_MARK}x.jpg") is None
 
 
 def test_remove_stale_temps_deletes_only_those_of_dead_writers(tmp_path):

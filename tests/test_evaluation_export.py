@@ -12,6 +12,8 @@ from tripletloss.evaluation.classifier import (
     train_classifier,
 )
 from tripletloss.evaluation.export import write_embeddings
+from tripletloss.inference import Embedder
+from tripletloss.net import build_net
 
 
 def blobs(n_classes=3, per_class=10, dim=8, spread=0.1, seed=0):
@@ -70,3 +72,11 @@ def test_predict_rejects_embeddings_of_another_size():
         predict(train_classifier(emb, names), np.ones((1, 5)))
     with pytest.raises(UserError, match="two identities"):
         train_classifier(emb[:3], names[:3])
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_embedding_no_images_gives_an_empty_array(tmp_path, flip):
+    (tmp_path / "net.yaml").write_text("input: {channels: 3, size: 4}\nlayers:\n  - {name: f, type: fc, num_output: 2}\n"
+                                       "outputs: {embedding: f}\n")
+    embedder = Embedder(build_net(tmp_path / "net.yaml"), {"size": 4, "resize": 4, "mean": [0] * 3, "std": [1] * 3})
+    assert embedder.embed_paths([], flip=flip, progress=False).shape[0] == 0

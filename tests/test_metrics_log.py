@@ -53,3 +53,17 @@ def test_resume_keeps_rows_of_other_stages_and_a_mid_epoch_position(tmp_path):
     assert [(r[0], r[2], r[3]) for r in _rows(tmp_path)] == [("triplet", "50", "train/loss"),
                                                               ("softmax", "1", "train/loss"),
                                                               ("softmax", "2", "train/loss")]
+
+
+def test_resume_drops_a_row_torn_by_a_kill(tmp_path):
+    log = MetricsLog(tmp_path, "softmax")
+    _log_epochs(log, [0], steps_per_epoch=2)
+    log.close()
+    with open(tmp_path / "metrics.csv", "a") as f:
+        f.write("softmax,0,3,train/lo")  # killed while writing a row
+    resumed = MetricsLog(tmp_path, "softmax")
+    resumed.resume_at(epoch=1, step=2)
+    resumed.log({"train/loss": 3.0}, 3, 1)
+    resumed.close()
+    assert [(r[2], r[3], r[4]) for r in _rows(tmp_path)] == [("1", "train/loss", "1"), ("2", "train/loss", "2"),
+                                                              ("2", "val/accuracy", "0"), ("3", "train/loss", "3")]

@@ -1,6 +1,8 @@
-"""The cuda backend (kernels/mining.cu) against the torch backend, on two targets: a GPU through CuPy (skipped
+"""The cuda backend (kernels/mining.cu) against the torch backend, on three targets: a GPU through CuPy (skipped
 without one), and the CPU through the SIMT emulator (tests/simt), which compiles the same kernel source with g++
-and runs every thread of every block. Sizes above EMULATED_MAX_B run on the GPU only."""
+and runs every thread of every block, under two schedules: round robin, and warps in a random order each running
+ahead of the others (a missing __syncthreads shows in one or the other). Sizes above EMULATED_MAX_B are GPU-only."""
+import itertools
 from unittest import mock
 
 import numpy as np
@@ -14,21 +16,28 @@ from tripletloss.mining import cuda_backend, select_triplets, torch_backend
 EMULATED_MAX_B = 300  # the emulator runs ~1e6 threads a second: B=1800 would take minutes per call
 
 
-@pytest.fixture(scope="module", params=["emulated", "gpu"])
-def device(request, tmp_path_factory):
+@pytest.fixture(scope="module")
+def emulated_module(tmp_path_factory):
+    """kernels/mining.cu built for the SIMT emulator."""
+    if not simt_kernels.available():
+        pytest.skip("needs g++ to build the kernels for the SIMT emulator")
+    return simt_kernels.EmulatedModule(cuda_backend.KERNEL_SOURCE, tmp_path_factory.mktemp("simt"))
+
+
+@pytest.fixture(scope="module", params=["emulated-round-robin", "emulated-warps", "gpu"])
+def device(request):
     """The device the cuda backend runs on: a GPU, or the CPU with kernel launches sent to the emulator."""
     if request.param == "gpu":
         if not cuda_backend.probe()[0]:
             pytest.skip("needs a CUDA GPU and a working CuPy")
         yield torch.device("cuda")
         return
-    if not simt_kernels.available():
-        pytest.skip("needs g++ to build the kernels for the SIMT emulator")
-    module = simt_kernels.EmulatedModule(cuda_backend.KERNEL_SOURCE, tmp_path_factory.mktemp("simt"))
+    module = request.getfixturevalue("emulated_module")
+    seeds = itertools.count(1) if request.param == "emulated-warps" else itertools.repeat(0)  # a warp order a launch
 
     def launch(name, device, rows, shared_bytes, *args):
         if rows:
-            module.launch(name, rows, cuda_backend.THREADS, shared_bytes, *args)
+            module.launch(name, rows, cuda_backend.THREADS, shared_bytes, *args, schedule=next(seeds))
 
     with mock.patch.object(cuda_backend, "_launch", launch), mock.patch.object(cuda_backend, "require", lambda d: None):
         yield torch.device("cpu")

@@ -122,6 +122,9 @@ def test_write_read_roundtrip_and_bad_files(tmp_path):
     (tmp_path / "bad.txt").write_text("2\t1\na\t1\t2\n")
     with pytest.raises(UserError, match="header says"):
         read_pairs(tmp_path / "bad.txt")
+    spaced = [Pair(0, "John Smith", 1, "John Smith", 2), Pair(0, "John Smith", 1, "Ann Lee", 3)]
+    write_pairs(tmp_path / "spaced.txt", spaced)  # names with spaces survive in tab-separated files
+    assert read_pairs(tmp_path / "spaced.txt") == spaced
     (tmp_path / "dev.txt").write_text("2\na 1 2\nb 1 3\na 1 b 2\nc 4 d 1\n")  # View 1 header, spaces
     assert read_pairs(tmp_path / "dev.txt") == [Pair(0, "a", 1, "a", 2), Pair(0, "b", 1, "b", 3),
                                                 Pair(0, "a", 1, "b", 2), Pair(0, "c", 4, "d", 1)]

@@ -1,6 +1,7 @@
 """Replacing files atomically: write a temp file beside the target, then rename it onto the target, so neither a
 reader nor a run killed half-way ever sees half a file."""
 import os
+import re
 from pathlib import Path
 
 #: Marks temp files; the writer's PID follows it (tripletloss.prepare.align removes those of dead writers).
@@ -14,9 +15,10 @@ def temp_path(path):
 
 
 def writer_pid(tmp):
-    """The PID in a temp file name made by temp_path, or None when `tmp` is not one."""
-    pid = Path(tmp).name.rpartition(TMP_MARK)[2]
-    return int(pid) if pid.isdigit() else None
+    """The PID in a temp file name made by temp_path (or by earlier versions, which added the target's suffix
+    after it: `.a.tmp-1234.jpg`), or None when `tmp` is not one."""
+    match = re.match(r"\d+", Path(tmp).name.rpartition(TMP_MARK)[2]) if TMP_MARK in Path(tmp).name else None
+    return int(match.group()) if match else None
 
 
 def write_atomic(path, data, durable=False):

@@ -51,7 +51,7 @@ def compute_outputs(net, paths, preprocess, output, device, with_mirror=False, b
     chunks = [batch_outputs(net, images.to(device), output, with_mirror)
               for images in tqdm(loader, desc="embedding", disable=not progress, dynamic_ncols=True)]
     net.train(was_training)
-    return torch.cat(chunks, dim=1) if chunks else torch.empty(1 + with_mirror, 0)
+    return torch.cat(chunks, dim=1) if chunks else torch.empty(1 + with_mirror, 0, 0)
 
 
 class Embedder:

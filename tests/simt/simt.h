@@ -4,11 +4,16 @@
 // Blocks run one after another. Each thread of a block is a ucontext fiber; fibers switch only at barriers, so
 // __syncthreads, warp shuffles/ballots and atomics behave as on a GPU for code free of data races. A barrier that
 // some threads never reach (a divergent __syncthreads or warp collective, or threads that returned early) is
-// reported as a deadlock instead of hanging. Function-local __shared__ variables become statics (one copy, fine with one block at a time); dynamic
+// reported as a deadlock instead of hanging. Two schedules expose missing barriers differently: round robin
+// (every thread in turn runs to its next barrier) and, given a seed, warps in a random order, each running alone
+// until all its threads wait at __syncthreads (one warp far ahead of the others, as a GPU may run them). Dynamic
+// shared memory is poisoned (all bits set: NaN floats, -1 integers) before every block, so reading it before
+// writing it shows. Function-local __shared__ variables become statics (one copy, fine with one block at a time); dynamic
 // shared memory is provided by simt_kernels.py rewriting `extern __shared__ T name[];`.
 #pragma once
 #include <ucontext.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -20,7 +25,7 @@
 namespace simt {
 
 struct Dim3 {
-    unsigned x = 0, y = 1, z = 1;
+    unsigned x = 0, y = 0, z = 0;
 };
 
 struct Barrier {
@@ -42,6 +47,7 @@ inline std::vector<Fiber> fibers;
 inline ucontext_t scheduler;
 inline int current = 0, live = 0;
 inline long progress = 0;  // arrivals at barriers and finished threads: unchanged over a full round = deadlock
+inline unsigned long long schedule_seed = 0;  // 0: round robin; else the seed of the random warp order
 inline std::function<void()> body;
 inline std::vector<char> dynamic_shared;
 inline Barrier block_barrier;
@@ -85,8 +91,39 @@ inline void fiber_entry() {
     ++progress;
 }
 
+// Resume each unfinished thread of [first, last) once, in order.
+inline void resume_range(int first, int last) {
+    for (current = first; current < last; ++current) {
+        if (fibers[current].done) continue;
+        thread_idx.x = current;
+        swapcontext(&scheduler, &fibers[current].context);
+    }
+}
+
+// Run warp `w` alone until none of its threads makes progress (all wait at __syncthreads, or are done).
+inline void run_warp_alone(int w, int threads) {
+    long before;
+    do {
+        before = progress;
+        resume_range(w * WARP, std::min(threads, (w + 1) * WARP));
+    } while (progress != before);
+}
+
+// Fisher-Yates shuffle of 0..n-1 from a splitmix64 stream.
+inline std::vector<int> shuffled(int n, unsigned long long& state) {
+    std::vector<int> order(n);
+    for (int i = 0; i < n; ++i) order[i] = i;
+    for (int i = n - 1; i > 0; --i) {
+        unsigned long long z = (state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        std::swap(order[i], order[(z ^ (z >> 31)) % (i + 1)]);
+    }
+    return order;
+}
+
 // Run every thread of one block to completion; false on deadlock.
-inline bool run_block(int threads) {
+inline bool run_block(int threads, size_t shared_bytes) {
     static ucontext_t blank;  // getcontext once (a system call), then copy: makecontext needs an initialised one
     static bool have_blank = getcontext(&blank) == 0;
     if (!have_blank) return false;
@@ -105,37 +142,40 @@ inline bool run_block(int threads) {
     block_barrier = Barrier();
     warp_barriers.assign((threads + WARP - 1) / WARP, Barrier());
     warp_values.resize(warp_barriers.size());
+    dynamic_shared.assign(shared_bytes, char(0xFF));
+    unsigned long long state = schedule_seed ^ (0xD1B54A32D192ED03ull * (block_idx.x + 1));
     while (live) {
         long before = progress;
-        for (current = 0; current < threads; ++current) {
-            if (fibers[current].done) continue;
-            thread_idx.x = current;
-            swapcontext(&scheduler, &fibers[current].context);
+        if (schedule_seed == 0) {
+            resume_range(0, threads);
+        } else {
+            for (int w : shuffled(int(warp_barriers.size()), state)) run_warp_alone(w, threads);
         }
         if (live && progress == before) return false;
     }
     return true;
 }
 
-// Launch `kernel` on a 1-D grid; args[i] points to the value of the kernel's i-th parameter. 0 on success, 1 when
-// a block deadlocked.
+// Launch `kernel` on a 1-D grid under schedule `seed` (0: round robin); args[i] points to the value of the
+// kernel's i-th parameter. 0 on success, 1 when a block deadlocked.
 template <class... Params, size_t... I>
-int launch(void (*kernel)(Params...), int blocks, int threads, size_t shared_bytes, void** args,
-           std::index_sequence<I...>) {
+int launch(void (*kernel)(Params...), int blocks, int threads, size_t shared_bytes, unsigned long long seed,
+           void** args, std::index_sequence<I...>) {
     body = [=] { kernel(*static_cast<std::remove_cv_t<std::remove_reference_t<Params>>*>(args[I])...); };
-    dynamic_shared.assign(shared_bytes, 0);
-    block_dim.x = threads;
-    grid_dim.x = blocks;
+    schedule_seed = seed;
+    block_dim = {unsigned(threads), 1, 1};
+    grid_dim = {unsigned(blocks), 1, 1};
     for (int b = 0; b < blocks; ++b) {
         block_idx.x = b;
-        if (!run_block(threads)) return 1;
+        if (!run_block(threads, shared_bytes)) return 1;
     }
     return 0;
 }
 
 template <class... Params>
-int launch(void (*kernel)(Params...), int blocks, int threads, size_t shared_bytes, void** args) {
-    return launch(kernel, blocks, threads, shared_bytes, args, std::index_sequence_for<Params...>());
+int launch(void (*kernel)(Params...), int blocks, int threads, size_t shared_bytes, unsigned long long seed,
+           void** args) {
+    return launch(kernel, blocks, threads, shared_bytes, seed, args, std::index_sequence_for<Params...>());
 }
 
 }  // namespace simt

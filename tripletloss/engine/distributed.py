@@ -79,8 +79,9 @@ def setup(device_setting):
 
 def print_only_on_main():
     """On ranks other than 0, make print() to stdout do nothing (as torchvision's reference scripts do), so notes
-    and reports appear once per run; print() to stderr (errors) still works on every rank. Returns nothing."""
-    if rank() == 0:
+    and reports appear once per run; print() to stderr (errors) still works on every rank. Works before setup():
+    under torchrun the rank is read from RANK. Returns nothing."""
+    if (int(os.environ["RANK"]) if launched() else rank()) == 0:
         return
     import builtins
 

@@ -51,7 +51,11 @@ class MetricsLog:
         self._open(purge_step=step + 1)
 
     def _after(self, row, epoch, step):
-        stage, row_epoch, row_step, key = row[0], int(row[1]), int(row[2]), row[3]
+        """True for a row of this stage logged after (epoch, step), and for a torn row (a kill while writing)."""
+        try:
+            stage, row_epoch, row_step, key, _ = row[0], int(row[1]), int(row[2]), row[3], float(row[4])
+        except (IndexError, ValueError):
+            return True
         if stage != self.stage:
             return False
         return row_epoch > epoch if key.startswith("val/") else row_step > step

@@ -52,9 +52,12 @@ def read_pairs(path):
     """Parse an LFW-format pairs file; return its Pairs in file order (fold numbers from the layout).
 
     The header is '<folds> <pairs per fold>' (pairs.txt, View 2) or a single '<pairs>' (one fold, as in View 1's
-    pairsDevTrain.txt); fields are separated by tabs or spaces.
+    pairsDevTrain.txt); fields are separated by tabs (names may then hold spaces), or by spaces in a file
+    without tabs.
     """
-    lines = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    text = Path(path).read_text()
+    sep = "\t" if "\t" in text else None
+    lines = [[field.strip() for field in line.split(sep)] for line in text.splitlines() if line.strip()]
     try:
         header = lines[0]
         folds, n = (1, int(header[0])) if len(header) == 1 else (int(v) for v in header)
