@@ -1,7 +1,7 @@
 """Reference miners in vectorised torch ops (the CPU path): no Python loop over pairs, nothing of size B^3.
 
-Every strategy starts from the (B, B) distance matrix with +inf wherever the column shares the row's label, so a
-candidate test "lo < d_an < hi" needs no label mask.
+semihard, violating and batch_all start from the (B, B) distance matrix with +inf wherever the column shares the
+row's label, so a candidate test "lo < d_an < hi" needs no label mask.
 semihard / violating use rejection sampling: each pair draws columns of its anchor's row uniformly (in blocks of 1,
 2, 4, ... draws per tensor op) and keeps the first candidate, which settles most pairs in O(pairs) work; the few left
 are scanned over their anchor's row, which finds their candidates or proves there are none. Either way the kept
