@@ -9,8 +9,8 @@ class BadImageError(UserError):
     """An image file that cannot be decoded (empty, truncated, not an image)."""
 
 
-def read_image(path, channels=3):
-    """Decode the image file at `path`; return an (H, W, 3) RGB or (H, W, 1) grey uint8 array.
+def read_image(path):
+    """Decode the image file at `path`; return an (H, W, 3) RGB uint8 array.
 
     Any depth (8/16-bit) and colour layout (grey, BGR, BGRA) is converted. Raises BadImageError naming the file.
     """
@@ -18,10 +18,7 @@ def read_image(path, channels=3):
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise BadImageError(f"{path}: cannot read ({exc.strerror})") from None
-    flag = cv2.IMREAD_COLOR if channels == 3 else cv2.IMREAD_GRAYSCALE
-    image = cv2.imdecode(data, flag) if data.size else None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise BadImageError(f"{path}: not a decodable image ({data.size} bytes)")
-    if channels == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return image[:, :, None]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -55,8 +55,6 @@ def to_input(image, preprocess, seed=None, random_flip=True):
     image = _centre_square(image, preprocess.get("crop_fraction", 1.0))
     image = cv2.resize(image, (resize, resize), interpolation=cv2.INTER_AREA if image.shape[0] > resize
                        else cv2.INTER_LINEAR)
-    if image.ndim == 2:
-        image = image[:, :, None]
     flip = seed is not None and random_flip and bool(flip_coin(seed))
     if seed is not None:
         top, left = (int(v) for v in np.random.default_rng(seed).integers(0, resize - size + 1, size=2))
@@ -65,7 +63,6 @@ def to_input(image, preprocess, seed=None, random_flip=True):
     image = image[top:top + size, left:left + size]
     if flip:
         image = image[:, ::-1]
-    mean = np.asarray(preprocess["mean"], np.float32)[: image.shape[2]]
-    std = np.asarray(preprocess["std"], np.float32)[: image.shape[2]]
+    mean, std = (np.asarray(preprocess[key], np.float32) for key in ("mean", "std"))
     out = (image.astype(np.float32) - mean) / std
     return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))
