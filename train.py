@@ -129,8 +129,6 @@ def main(argv=None):
     except Interrupted as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(128 + exc.signum)
-    if distributed.rank() != 0:
-        return
     print(f"done: {state.epoch} epochs, {state.step} steps ({state.skipped} skipped) in {run_dir}")
     print(f"model: {run_dir / 'model.pt'}")
     if state.bad_files:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import yaml
 
+from tripletloss.atomic import write_atomic
 from tripletloss.errors import UserError
 
 
@@ -16,8 +17,7 @@ def create_run_dir(work_dir, stage, settings):
         n += 1
         run_dir = base.with_name(f"{base.name}-{n}")
     run_dir.mkdir(parents=True)
-    with open(run_dir / "config.yaml", "w") as f:
-        yaml.safe_dump(dict(settings), f, sort_keys=False)
+    write_atomic(run_dir / "config.yaml", yaml.safe_dump(dict(settings), sort_keys=False))
     return run_dir
 
 

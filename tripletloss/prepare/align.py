@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tripletloss.atomic import TMP_MARK, write_atomic, writer_pid
+from tripletloss.data.decode import BadImageError, read_image
 from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
 from tripletloss.prepare.dataset import identity_dirs
@@ -150,13 +151,14 @@ def _align_one(job):
     src, dst = job
     if dst.exists():
         return src, "skipped", ""
-    bgr = cv2.imread(str(src), cv2.IMREAD_COLOR)
-    if bgr is None:
+    try:
+        image = read_image(src)
+    except BadImageError:
         return src, "failed", "cannot decode image"
     opts = _WORKER["options"]
     try:
-        face = align_face(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _WORKER["detector"], _WORKER["predictor"],
-                          opts.template, opts.size, opts.margin, opts.upsample)
+        face = align_face(image, _WORKER["detector"], _WORKER["predictor"], opts.template, opts.size, opts.margin,
+                          opts.upsample)
     except (cv2.error, RuntimeError) as exc:
         return src, "failed", f"alignment error: {str(exc).strip().splitlines()[-1]}"
     if face is None:

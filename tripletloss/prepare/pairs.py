@@ -1,9 +1,10 @@
 """LFW-format pairs files: reading, writing, making them for a dataset, and mapping image numbers to files.
 
-Format: a first line "K<TAB>N" (K folds, N pairs of each kind per fold), then for each fold N matched lines
-"name<TAB>i<TAB>j" followed by N mismatched lines "name1<TAB>i<TAB>name2<TAB>j". Image numbers are 1-based
-positions in the identity folder's file list sorted by file name (tripletloss.prepare.dataset.image_files),
-so for LFW-style names name/name_0001.jpg, name_0002.jpg, ... number i is the file name_000i.jpg.
+Format: a first line "K<TAB>N" (K folds, N pairs of each kind per fold; a single "N" means one fold), then for
+each fold N matched lines "name<TAB>i<TAB>j" followed by N mismatched lines "name1<TAB>i<TAB>name2<TAB>j".
+Image numbers are 1-based positions in the identity folder's file list sorted by file name
+(tripletloss.data.folders.image_files); in LFW-named folders (name/name_0001.jpg, ...) number i is the file
+name_000i.* itself (image_for_index).
 """
 import random
 from dataclasses import dataclass
