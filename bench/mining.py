@@ -57,6 +57,13 @@ def batch(B, D):
     return torch.nn.functional.normalize(torch.randn(B, D, generator=gen), dim=1), torch.arange(B) // IMAGES_PER_IDENTITY
 
 
+def time_facenet_loop(B, D):
+    """Seconds for one facenet_loop call on batch(B, D) in this process, as it stands."""
+    x, labels = batch(B, D)
+    emb, counts = x.numpy(), np.bincount(labels.numpy()).tolist()
+    return timeit(lambda: facenet_loop(emb, counts), torch.device("cpu"), budget_s=0, warmup=False)
+
+
 def facenet_seconds(B, D, fresh):
     """Seconds for one facenet_loop call on batch(B, D): in a fresh Python process (`fresh`, as the issue measured
     it) or in this one after warm_malloc() (the loop's best case)."""
@@ -65,9 +72,7 @@ def facenet_seconds(B, D, fresh):
                              capture_output=True, text=True)
         return float(out.stdout)
     warm_malloc()
-    x, labels = batch(B, D)
-    emb, counts = x.numpy(), np.bincount(labels.numpy()).tolist()
-    return timeit(lambda: facenet_loop(emb, counts), torch.device("cpu"), budget_s=0, warmup=False)
+    return time_facenet_loop(B, D)
 
 
 def pml_miner(strategy):
@@ -161,9 +166,7 @@ def main():
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.facenet_only:
-        x, labels = batch(*args.facenet_only)
-        emb, counts = x.numpy(), np.bincount(labels.numpy()).tolist()
-        print(timeit(lambda: facenet_loop(emb, counts), torch.device("cpu"), budget_s=0, warmup=False))
+        print(time_facenet_loop(*args.facenet_only))
         return
     torch.set_num_threads(args.threads)
     sizes = args.sizes or ([288, 1800] if args.quick else [288, 1800, 7200])
