@@ -92,13 +92,6 @@ def _pool(p, shapes):
     return nn.AvgPool2d(p["kernel_size"], stride, p["pad"], ceil_mode=p["ceil_mode"], count_include_pad=False)
 
 
-class Flatten(nn.Module):
-    """Flattens every dimension after the batch one."""
-
-    def forward(self, x):
-        return x.flatten(1)
-
-
 class Linear(nn.Linear):
     """`nn.Linear` that flattens its input first, like Caffe's InnerProduct."""
 
@@ -129,7 +122,7 @@ def _dropout(p, shapes):
 
 @register("flatten")
 def _flatten(p, shapes):
-    return Flatten()
+    return nn.Flatten()  # every dimension after the batch one
 
 
 class L2Norm(nn.Module):
