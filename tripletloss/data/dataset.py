@@ -43,5 +43,5 @@ class FaceDataset(Dataset):
         """Another image of the same identity not tried yet; raises BadImageError if none is left."""
         left = [i for i in self._by_label[int(self.labels[index])] if i not in tried]
         if not left:
-            raise BadImageError(f"{self.paths[index]}: no decodable image left for this identity")
+            raise BadImageError(self.paths[index], "no decodable image left for this identity")
         return int(rng.choice(left))

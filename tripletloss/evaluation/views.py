@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 from sklearn.manifold import TSNE
 
+from tripletloss.data.decode import read_image
 from tripletloss.evaluation.plots import identity_colours, save_scatter
 
 THUMB = 64             # thumbnail side, pixels
@@ -23,9 +24,7 @@ def _bgr(colour):
 
 def tile(path, name, colour):
     """Return a BGR uint8 tile: the image at `path` as a THUMB-px thumbnail framed in `colour`, `name` below."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise OSError(f"cannot read image {path}")
+    image = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2BGR)
     image = cv2.resize(image, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
     framed = cv2.copyMakeBorder(image, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=_bgr(colour))
     caption = np.full((CAPTION, framed.shape[1], 3), 255, np.uint8)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from tripletloss.data.decode import BadImageError, decode_bytes, jpeg_frame
 from tripletloss.data.folders import IMAGE_EXTS, subfolders
 from tripletloss.prepare.dataset import identity_dirs
 
@@ -20,8 +21,6 @@ JPEG_MAGIC = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PNG_IEND = b"IEND\xaeB`\x82"
-#: JPEG start-of-frame markers (SOF0..SOF15 without DHT 0xC4, JPG 0xC8 and DAC 0xCC).
-SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
 @dataclass
@@ -50,20 +49,8 @@ class DatasetReport:
 
 def jpeg_components(data):
     """Return the component count of a JPEG's first start-of-frame segment, or None if there is none."""
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        if marker in SOF_MARKERS:
-            return data[pos + 9] if pos + 9 < len(data) else None
-        if marker == 0xDA:
-            return None
-        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
-    return None
+    pos = jpeg_frame(data)
+    return data[pos + 9] if pos is not None and pos + 9 < len(data) else None
 
 
 def container_problem(data):
@@ -89,9 +76,10 @@ def check_file(path):
     problem = container_problem(data)
     if problem:
         return problem
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        return "cannot be decoded by OpenCV"
+    try:
+        image = decode_bytes(np.frombuffer(data, np.uint8), path, cv2.IMREAD_UNCHANGED)
+    except BadImageError as exc:
+        return exc.reason.split(" (")[0] if exc.reason.startswith("cannot be decoded") else exc.reason
     if image.dtype != np.uint8:
         return f"{image.dtype.itemsize * 8}-bit image ({image.dtype}; 8-bit needed)"
     return None
