@@ -2,12 +2,14 @@
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from tripletloss.data.decode import read_image
 from tripletloss.data.transforms import to_input
+from tripletloss.data.workers import make_loader
 from tripletloss.engine.checkpoint import load_checkpoint, load_exact
+from tripletloss.errors import CheckpointError
 from tripletloss.net import Net
 
 
@@ -47,7 +49,7 @@ def compute_outputs(net, paths, preprocess, output, device, with_mirror=False, b
     """
     was_training = net.training
     net.eval()
-    loader = DataLoader(_Images(list(paths), preprocess), batch_size=batch_size, num_workers=num_workers)
+    loader = make_loader(_Images(list(paths), preprocess), num_workers, batch_size=batch_size)
     chunks = [batch_outputs(net, images.to(device), output, with_mirror)
               for images in tqdm(loader, desc="embedding", disable=not progress, dynamic_ncols=True)]
     net.train(was_training)
@@ -74,7 +76,11 @@ class Embedder:
 
 def net_from_checkpoint(ckpt, source):
     """Rebuild the Net stored in checkpoint dict `ckpt` (its resolved spec) and load its weights exactly."""
-    net = Net(ckpt["net"])
+    try:
+        net = Net(ckpt["net"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"{source}: damaged checkpoint: its stored network cannot be built "
+                              f"({type(exc).__name__}: {exc})") from None
     load_exact(net, ckpt["model"], source)
     return net
 

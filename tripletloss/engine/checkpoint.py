@@ -28,16 +28,53 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:  # weights_only met a pickled object that would run code
-        found = _UNSAFE.search(str(exc))
-        raise CheckpointError(f"{path}: refused: it holds a pickled Python object ({found[1] if found else '?'}) "
-                              f"that could run code, and checkpoints are loaded with weights_only=True") from None
-    except Exception as exc:  # corrupt zip, truncated file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:200]})") from None
+    except Exception as exc:  # corrupt zip, truncated or empty file, or a pickled object weights_only refuses
+        found = _UNSAFE.search(str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
+        if found:
+            raise CheckpointError(f"{path}: refused: it holds a pickled Python object ({found[1]}) that could run "
+                                  f"code, and checkpoints are loaded with weights_only=True") from None
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"{path}: not a readable checkpoint, corrupt or truncated ({path.stat().st_size} "
+                              f"bytes; {type(exc).__name__}: {first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tripletloss checkpoint (no format '{FORMAT}')")
+    check_record(ckpt, path)
     return ckpt
+
+
+#: The inference part every checkpoint holds, with the type of each entry.
+RECORD = {"net": dict, "model": dict, "preprocess": dict}
+PREPROCESS = {"size": int, "resize": int, "mean": list, "std": list}
+
+
+def check_record(ckpt, path):
+    """Raise CheckpointError naming `path` when checkpoint dict `ckpt` lacks an entry of RECORD or PREPROCESS
+    (damaged or tampered with) or its weights hold NaN/inf (check_finite)."""
+    for entries, where in ((RECORD, ckpt), (PREPROCESS, ckpt.get("preprocess", {}))):
+        for key, kind in entries.items():
+            if not isinstance(where.get(key), kind):
+                raise CheckpointError(f"{path}: damaged checkpoint: '{key}' is missing or not a {kind.__name__}")
+    check_finite(ckpt["model"], path)
+
+
+def first_nonfinite(state):
+    """Return 'name: N of M values are NaN or inf' for the first floating tensor of `state` ({name: tensor})
+    holding any, or None when all are finite."""
+    for key, value in state.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            return f"{key}: {int((~torch.isfinite(value)).sum())} of {value.numel()} values are NaN or inf"
+    return None
+
+
+def check_finite(state, path):
+    """Raise CheckpointError naming `path` and the first tensor of `state` ({name: tensor}) holding NaN or inf,
+    or an entry that is not a tensor."""
+    wrong = [key for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    if wrong:
+        raise CheckpointError(f"{path}: damaged checkpoint: weight '{wrong[0]}' is not a tensor")
+    bad = first_nonfinite(state)
+    if bad:
+        raise CheckpointError(f"{path}: refused: non-finite weights ({bad}); use an earlier checkpoint")
 
 
 _STEP = re.compile(r"^step-(\d+)\.pt$")

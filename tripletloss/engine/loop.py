@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from tripletloss.engine import distributed, rng
-from tripletloss.engine.checkpoint import prune_checkpoints, save_atomic
+from tripletloss.engine.checkpoint import first_nonfinite, latest_checkpoint, prune_checkpoints, save_atomic
 from tripletloss.engine.metrics_log import MetricsLog
 from tripletloss.engine.schedule import lr_factor
 from tripletloss.errors import UserError
@@ -97,6 +97,7 @@ class TrainLoop:
 
         Every rank must call it (each rank's RNG state is collected); rank 0 writes and returns the path.
         """
+        self._check_weights()
         rng_ranks = distributed.gather_to_main(rng.capture())
         if not self.is_main:
             return None
@@ -115,6 +116,7 @@ class TrainLoop:
                 self._set_phase(self.state.epoch)
                 self._run_epoch(flag)
                 self._end_epoch()
+        self._check_weights()
         if self.is_main:
             save_atomic(self.job.model_record(), self.run_dir / "model.pt")
         self.log.close()
@@ -185,9 +187,22 @@ class TrainLoop:
         self._warn(f"non-finite loss or gradient at step {st.step + 1}: step skipped ({st.nonfinite} in a row)")
         if st.nonfinite >= self.settings["max_nonfinite_steps"]:
             raise NonFiniteError(f"{st.nonfinite} consecutive steps with a non-finite loss or gradient "
-                                 f"(max_nonfinite_steps); stopped at step {st.step + 1}; the last good "
-                                 f"checkpoint in {self.run_dir} is intact (try a lower learning rate)")
+                                 f"(max_nonfinite_steps); stopped at step {st.step + 1}; {self._last_good()}")
         return dict(stats, loss=float("nan"))
+
+    def _check_weights(self):
+        """Raise NonFiniteError instead of saving weights that hold NaN/inf (an update overflowed them)."""
+        bad = first_nonfinite(self.job.net.layers.state_dict())
+        if bad:
+            raise NonFiniteError(f"the weights became non-finite by step {self.state.step} ({bad}) and were not "
+                                 f"saved; {self._last_good()}")
+
+    def _last_good(self):
+        """Where the newest finite weights are on disk, for NonFiniteError messages."""
+        newest = latest_checkpoint(self.run_dir)
+        if newest is None:
+            return f"no checkpoint was written in {self.run_dir} yet (try a lower learning rate)"
+        return f"the newest checkpoint, {newest}, holds finite weights (try a lower learning rate)"
 
     def _say(self, message, file=None):
         """Print a line above the progress bar (to stdout, or `file`), on the main rank only."""

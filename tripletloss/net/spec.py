@@ -12,16 +12,17 @@ from tripletloss.net.layers import LAYER_TYPES
 
 COMMON_FIELDS = ("name", "type", "bottom", "top", "lr_mult", "decay_mult")
 INCLUDE_OVERRIDES = ("lr_mult", "decay_mult")
+#: Fields that count pixels or channels: whole numbers >= 0 wherever they appear.
+COUNT_FIELDS = ("num_output", "kernel_size", "stride", "pad", "dilation", "group")
 
 
-def load_spec(path, variables=None):
+def load_spec(path, variables=None, _open=()):
     """Read the YAML file at `path`; return the resolved spec dict (name, file, input, layers, outputs)."""
     path = Path(path)
     raw = _read_yaml(path)
     layers, net_input = [], raw.get("input")
-    for inc in raw.get("include") or []:
-        inc = {"file": inc} if isinstance(inc, str) else inc
-        sub = load_spec(path.parent / inc["file"], variables)
+    for inc in _includes(path, raw, _open):
+        sub = load_spec(path.parent / inc["file"], variables, (*_open, path.resolve()))
         net_input = net_input or sub["input"]
         overrides = {k: _mult_pair(inc[k], f"{path}: include '{inc['file']}'", k) for k in INCLUDE_OVERRIDES if k in inc}
         layers += [dict(layer, **overrides) for layer in sub["layers"]]
@@ -32,13 +33,28 @@ def load_spec(path, variables=None):
     return spec
 
 
-def input_of(path):
+def input_of(path, _open=()):
     """Return the `input` mapping ({channels, size}) of the YAML layer list at `path`, following includes."""
     path = Path(path)
     raw = _read_yaml(path)
-    for inc in raw.get("include") or []:
-        raw.setdefault("input", input_of(path.parent / (inc if isinstance(inc, str) else inc["file"])))
+    for inc in _includes(path, raw, _open):
+        raw.setdefault("input", input_of(path.parent / inc["file"], (*_open, path.resolve())))
     return raw.get("input") or {}
+
+
+def _includes(path, raw, open_files):
+    """The include entries of YAML mapping `raw` (from `path`) as {file: str, ...} dicts; NetSpecError for an entry
+    without a file name, or one that includes a file already being read (`open_files`: a cycle)."""
+    entries = raw.get("include") or []
+    if not isinstance(entries, list):
+        raise NetSpecError(f"{path}: include must be a list of file names or {{file: NAME, ...}} mappings")
+    out = [{"file": inc} if isinstance(inc, str) else inc for inc in entries]
+    for inc in out:
+        if not isinstance(inc, dict) or not isinstance(inc.get("file"), str):
+            raise NetSpecError(f"{path}: include entry {inc!r} needs a 'file: NAME'")
+        if (path.parent / inc["file"]).resolve() in (*open_files, path.resolve()):
+            raise NetSpecError(f"{path}: include '{inc['file']}' is a cycle (it includes itself, directly or not)")
+    return out
 
 
 def _read_yaml(path):
@@ -68,8 +84,8 @@ def _substitute(value, variables, where):
 
 
 def _resolve_layer(path, layer, variables):
-    if not isinstance(layer, dict) or "name" not in layer or "type" not in layer:
-        raise NetSpecError(f"{path}: every layer needs 'name' and 'type', got {layer!r}")
+    if not isinstance(layer, dict) or not all(isinstance(layer.get(k), str) for k in ("name", "type")):
+        raise NetSpecError(f"{path}: every layer needs a 'name' and a 'type' (strings), got {layer!r}")
     where = f"{path}: layer '{layer['name']}'"
     kind = LAYER_TYPES.get(layer["type"])
     if kind is None:
@@ -81,6 +97,9 @@ def _resolve_layer(path, layer, variables):
     if missing:
         raise NetSpecError(f"{where}: missing field(s) {missing} for type '{layer['type']}'")
     out = {k: _substitute(v, variables, where) for k, v in layer.items()}
+    for k in COUNT_FIELDS:
+        if out.get(k) is not None and not (type(out[k]) is int and out[k] >= 0):
+            raise NetSpecError(f"{where}: {k} must be a whole number >= 0, got {out[k]!r}")
     for k, default in kind.optional.items():
         out.setdefault(k, default)
     out["lr_mult"] = _mult_pair(out.get("lr_mult", 1), where, "lr_mult")
@@ -99,8 +118,11 @@ def _mult_pair(value, where, key):
 def check_spec(spec):
     """Check names are unique, bottoms exist and outputs name blobs; raise NetSpecError naming file and layer."""
     blobs, names = {"data"}, set()
-    if not spec["input"] or "size" not in spec["input"]:
-        raise NetSpecError(f"{spec['file']}: missing 'input: {{channels: C, size: S}}'")
+    net_input = spec["input"] if isinstance(spec["input"], dict) else {}
+    if not all(type(net_input.get(k, 3)) is int and net_input.get(k, 3) > 0 for k in ("size", "channels")) \
+            or "size" not in net_input:
+        raise NetSpecError(f"{spec['file']}: needs 'input: {{channels: C, size: S}}' with positive integers, "
+                           f"got {spec['input']!r}")
     previous = "data"
     for layer in spec["layers"]:
         where = f"{layer['file']}: layer '{layer['name']}'"

@@ -1,21 +1,9 @@
 """Batch sources for the loop: decoded images through a DataLoader, or cached backbone features."""
-import signal
-
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from tripletloss.data.transforms import flip_coin
-
-
-def _leave_stop_signals_to_main(worker_id):
-    """DataLoader worker init: ignore SIGINT/SIGTERM, which the main process turns into a checkpoint and a clean exit.
-
-    A signal sent to the whole process group (Ctrl-C, `kill -- -PGID`, a batch scheduler) would otherwise kill the
-    workers mid-batch and the main process would die with "DataLoader worker exited unexpectedly".
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+from tripletloss.data.workers import make_loader
 
 
 class _SamplerBatches:
@@ -37,9 +25,8 @@ class ImageBatches(_SamplerBatches):
 
     def __iter__(self):
         # A private generator keeps DataLoader start-up from consuming the global torch RNG (exact resume).
-        loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=self.num_workers,
-                            generator=torch.Generator(), worker_init_fn=_leave_stop_signals_to_main,
-                            pin_memory=self.device.type == "cuda")
+        loader = make_loader(self.dataset, self.num_workers, batch_sampler=self.sampler, generator=torch.Generator(),
+                             pin_memory=self.device.type == "cuda")
         for images, labels, _, bad in loader:
             yield images.to(self.device, non_blocking=True), labels.to(self.device), [b for b in bad if b]
 

@@ -10,7 +10,7 @@ from tripletloss.engine.checkpoint import (
     restore_layers,
     summarise,
 )
-from tripletloss.errors import CheckpointError, ConfigError
+from tripletloss.errors import CheckpointError, ConfigError, NetSpecError
 from tripletloss.net import build_net
 from tripletloss.net.spec import input_of
 from tripletloss.settings import resolve_path
@@ -45,10 +45,20 @@ def synthetic_validation():
     return {"lfw_dir": str(val_dir), "pairs": str(pairs)}
 
 
+#: The outputs each stage's objective reads from its net.
+NEEDED_OUTPUTS = {"softmax_net": ("logits",), "triplet_net": ("embedding",)}
+
+
 def build_stage_net(settings, key, variables):
-    """Build the net of YAML setting `key` with `variables`; return it."""
+    """Build the net of YAML setting `key` with `variables`; return it. NetSpecError when its `outputs` lack one
+    the stage reads (NEEDED_OUTPUTS), before any run directory exists."""
     check_input_size(settings, key)
-    return build_net(resolve_path(settings[key]), variables)
+    net = build_net(resolve_path(settings[key]), variables)
+    missing = [name for name in NEEDED_OUTPUTS[key] if name not in net.spec["outputs"]]
+    if missing:
+        raise NetSpecError(f"{settings[key]}: outputs must name a '{missing[0]}' blob (the {key[:-4]} stage "
+                           f"reads it), got {sorted(net.spec['outputs']) or 'none'}")
+    return net
 
 
 def init_from_checkpoint(net, path, skip=()):

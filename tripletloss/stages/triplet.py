@@ -4,12 +4,12 @@ Triplets are selected online inside each P x K batch by `tripletloss.mining.sele
 is frozen its features are computed once per image (centre crop and its mirror) and epochs run on those.
 """
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import PKBatches
 from tripletloss.data.transforms import inherit_preprocess
+from tripletloss.data.workers import make_loader
 from tripletloss.engine.distributed import gather_batch
 from tripletloss.engine.run_dir import final_model
 from tripletloss.inference import batch_outputs
@@ -70,7 +70,7 @@ class TripletJob(Job):
         self.net.eval()
         dataset = FaceDataset(paths, labels, self.preprocess, train=False)
         size, bad, chunks = 64, {}, []
-        loader = DataLoader(dataset, batch_size=size, num_workers=self.settings["num_workers"])
+        loader = make_loader(dataset, self.settings["num_workers"], batch_size=size)
         for images, _, _, bad_paths in tqdm(loader, desc="features", disable=not progress, dynamic_ncols=True):
             bad.update({len(chunks) * size + i: path for i, path in enumerate(bad_paths) if path})
             chunks.append(batch_outputs(self.net, images.to(self.device), blob, with_mirror=True))
