@@ -14,7 +14,7 @@ import torch
 from tripletloss.engine import distributed, rng
 from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint, load_exact
 from tripletloss.engine.loop import Interrupted, TrainLoop
-from tripletloss.engine.run_dir import create_run_dir, latest_run_dir
+from tripletloss.engine.run_dir import claim_run_dir, create_run_dir, latest_run_dir
 from tripletloss.errors import UserError
 from tripletloss.settings import apply_overrides, load_settings, validate
 from tripletloss.stages.job import (
@@ -82,6 +82,13 @@ def _resumed_settings(ckpt, path, args):
     return saved
 
 
+def _new_run(settings, stage):
+    """Create and claim (lock) a fresh run directory for `stage`; return it."""
+    run_dir = create_run_dir(settings["work_dir"], stage, settings)
+    claim_run_dir(run_dir)
+    return run_dir
+
+
 def train(args):
     """Run one stage as the parsed `args` say; return the finished TrainState and run directory."""
     distributed.print_only_on_main()  # under torchrun, notes (e.g. changed settings on resume) print once
@@ -94,6 +101,8 @@ def train(args):
         settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
     device = distributed.setup(settings["device"])  # joins torchrun's process group when launched by torchrun
     rank, world = distributed.rank(), distributed.world_size()
+    if ckpt is not None and rank == 0:
+        claim_run_dir(run_dir)
     rng.seed_everything(settings["seed"] + rank)  # own dropout draws per rank; DDP copies rank 0's initial weights
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
     check_input_size(settings, f"{args.stage}_net")
@@ -105,8 +114,7 @@ def train(args):
         finetune = path  # rebuild from the checkpoint itself: its backbone, preprocess and freeze schedule
     job = JOBS[args.stage](settings, data, device, finetune=finetune, rank=rank, world_size=world)
     if ckpt is None:
-        run_dir = distributed.broadcast_object(
-            create_run_dir(settings["work_dir"], args.stage, settings) if rank == 0 else None)
+        run_dir = distributed.broadcast_object(_new_run(settings, args.stage) if rank == 0 else None)
     else:
         load_exact(job.net, ckpt["model"], path)
     loop = TrainLoop(job, settings, run_dir, settings[f"{args.stage}_epochs"], device, is_main=rank == 0)
@@ -125,6 +133,9 @@ def main(argv=None):
         state, run_dir = train(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:  # full disk, read-only or missing work dir: checkpoints written so far are whole
+        print(f"error: {exc.filename or 'writing the run'}: {exc.strerror or exc}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as exc:
         print(str(exc), file=sys.stderr)

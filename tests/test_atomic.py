@@ -5,8 +5,7 @@ import sys
 
 import pytest
 
-from tripletloss.atomic import TMP_MARK, temp_path, write_atomic, writer_pid
-from tripletloss.prepare.align import remove_stale_temps
+from tripletloss.atomic import TMP_MARK, remove_stale_temps, temp_path, write_atomic, writer_pid
 
 
 @pytest.mark.parametrize("durable", [False, True])
@@ -43,5 +42,5 @@ def test_remove_stale_temps_deletes_only_those_of_dead_writers(tmp_path):
     live = temp_path(identity / "2.jpg")
     for path in (stale, live, identity / "3.jpg"):
         path.write_bytes(b"x")
-    remove_stale_temps(tmp_path)
+    assert remove_stale_temps(tmp_path, f"*/.*{TMP_MARK}*") == 1
     assert sorted(p.name for p in identity.iterdir()) == sorted([live.name, "3.jpg"])

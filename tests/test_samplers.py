@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from tripletloss.data.samplers import PKBatches, ShuffledBatches
+from tripletloss.errors import ConfigError
 
 
 def labels_of(counts):
@@ -28,7 +29,7 @@ def test_pk_every_identity_visited_once_per_pass():
 
 
 def test_too_few_identities_is_an_error():
-    with pytest.raises(ValueError, match="identities"):
+    with pytest.raises(ConfigError, match="identities"):
         PKBatches(labels_of([1, 1, 5]), 2, 2, seed=0)
 
 

@@ -21,6 +21,26 @@ def writer_pid(tmp):
     return int(match.group()) if match else None
 
 
+def remove_stale_temps(folder, pattern=f".*{TMP_MARK}*"):
+    """Delete the temp files matching glob `pattern` under `folder` whose writer process no longer exists (left
+    by killed runs); return how many were removed."""
+    stale = [tmp for tmp in Path(folder).glob(pattern) if writer_pid(tmp) is not None and not _alive(writer_pid(tmp))]
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return len(stale)
+
+
+def _alive(pid):
+    """Whether a process with this PID exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_atomic(path, data, durable=False):
     """Replace `path` with `data` (bytes-like, or str written as UTF-8) via temp_path(path) and a rename.
 

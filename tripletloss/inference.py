@@ -9,7 +9,7 @@ from tripletloss.data.decode import read_image
 from tripletloss.data.transforms import to_input
 from tripletloss.data.workers import make_loader
 from tripletloss.engine.checkpoint import load_checkpoint, load_exact
-from tripletloss.errors import CheckpointError
+from tripletloss.errors import CheckpointError, ConfigError
 from tripletloss.net import Net
 
 
@@ -25,10 +25,22 @@ class _Images(Dataset):
 
 
 def pick_device(name="auto"):
-    """Return the torch.device for a setting: "auto" means CUDA when available, else CPU."""
+    """Return the torch.device for a setting: "auto" means CUDA when available, else CPU.
+
+    Raises ConfigError naming the device when it is not a torch device or this machine does not have it.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"device '{name}' is not a torch device (auto, cpu, cuda, cuda:N)") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        have = torch.cuda.device_count()
+        raise ConfigError(f"device '{name}': this machine has {have} CUDA device(s) (use device=cpu or auto)")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device '{name}': only cpu and cuda devices are supported")
+    return device
 
 
 def batch_outputs(net, images, output, with_mirror):

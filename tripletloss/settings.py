@@ -59,17 +59,21 @@ def _positive():
     return Rule(float, lo=0, lo_open=True)
 
 
+def _rate():
+    return Rule(float, lo=0, hi=1e30, lo_open=True)  # the optimizers apply rates in float32 (max ~3.4e38)
+
+
 RULES = {
     "data_dir": Rule(str), "train_identities": Rule(str),
     "image_size": _pos_int(16), "resize_size": _pos_int(16), "crop_fraction": Rule(float, 0.05, 1.0),
     "augment_flip": Rule(bool), "num_workers": _nonneg(int),
-    "work_dir": Rule(str), "device": Rule(str), "seed": _nonneg(int), "deterministic": Rule(bool),
+    "work_dir": Rule(str), "device": Rule(str), "seed": Rule(int, 0, 2**32 - 1), "deterministic": Rule(bool),
     "checkpoint_every_steps": _nonneg(int), "keep_checkpoints": _pos_int(), "max_nonfinite_steps": _pos_int(),
     "log_every_steps": _pos_int(),
     "softmax_net": Rule(str), "softmax_epochs": _nonneg(int), "softmax_batch_size": _pos_int(2),
-    "softmax_lr": _positive(), "softmax_label_smoothing": Rule(float, 0.0, 0.99),
+    "softmax_lr": _rate(), "softmax_label_smoothing": Rule(float, 0.0, 0.99),
     "finetune_freeze_epochs": _nonneg(int), "finetune_unfreeze_from": Rule(str),
-    "triplet_net": Rule(str), "triplet_epochs": _nonneg(int), "triplet_lr": _positive(),
+    "triplet_net": Rule(str), "triplet_epochs": _nonneg(int), "triplet_lr": _rate(),
     "embedding_size": _pos_int(), "identities_per_batch": _pos_int(2), "images_per_identity": _pos_int(2),
     "margin": _positive(), "selection": Rule(str, choices=("semihard", "violating", "batch_hard", "batch_all")),
     "mining_backend": Rule(str, choices=("auto", "torch", "cuda")), "batches_per_epoch": _nonneg(int),
@@ -89,6 +93,9 @@ def read_config_file(path):
         raise ConfigError(f"{path}: config file not found")
     try:
         values = runpy.run_path(str(path))
+    except SystemExit as exc:  # a config file has no business ending the program
+        raise ConfigError(f"{path}: called sys.exit({exc.code!r}) while being read; a config file only sets "
+                          f"values") from None
     except Exception as exc:  # a user's syntax error or exception, reported in one line
         raise ConfigError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
     return {k: v for k, v in values.items()

@@ -7,17 +7,25 @@ from tripletloss.errors import UserError
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
 
 
+def listing(folder):
+    """Return the entries of `folder` (Paths); UserError naming it when it cannot be listed (permissions)."""
+    try:
+        return list(Path(folder).iterdir())
+    except OSError as exc:
+        raise UserError(f"{folder}: cannot list this folder ({exc.strerror})") from None
+
+
 def subfolders(root):
     """Return the sorted non-hidden sub-folders of `root`; UserError when `root` is not a folder."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root} is not a folder")
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in listing(root) if p.is_dir() and not p.name.startswith("."))
 
 
 def image_files(identity_dir):
     """Return the sorted (by file name) image files of one identity folder, hidden files excluded."""
-    return sorted((p for p in Path(identity_dir).iterdir()
+    return sorted((p for p in listing(identity_dir)
                    if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS),
                   key=lambda p: p.name)
 

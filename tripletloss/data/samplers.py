@@ -6,6 +6,8 @@ rank builds the same global batches and keeps its own slice, so P x K structure 
 import numpy as np
 from torch.utils.data import Sampler
 
+from tripletloss.errors import ConfigError
+
 
 class _EpochBatches(Sampler):
     """Common part: epoch/resume position and rank slicing. Subclasses implement `global_batches(rng)`."""
@@ -49,7 +51,8 @@ class ShuffledBatches(_EpochBatches):
         super().__init__(seed, rank, world_size)
         self.num_items, self.global_size = num_items, batch_size * world_size
         if num_items < self.global_size:
-            raise ValueError(f"{num_items} images is fewer than one batch of {self.global_size}")
+            raise ConfigError(f"softmax_batch_size: {num_items} training images are fewer than one batch of "
+                              f"{self.global_size}; lower it")
 
     def global_batches(self, rng):
         """Return the epoch's global batches (arrays of indices)."""
@@ -76,8 +79,8 @@ class PKBatches(_EpochBatches):
         self.singletons = sum(1 for v in groups.values() if len(v) < 2)
         self.p, self.k = identities_per_batch * world_size, images_per_identity
         if len(self.groups) < self.p:
-            raise ValueError(f"{len(self.groups)} identities with >= 2 images is fewer than the "
-                             f"{self.p} identities one batch needs")
+            raise ConfigError(f"identities_per_batch: {len(self.groups)} identities with >= 2 images is fewer than "
+                              f"the {self.p} identities one batch needs; lower it or add identities")
         usable = sum(len(g) for g in self.groups)
         self.num_batches = batches_per_epoch or max(1, usable // (self.p * self.k))
 

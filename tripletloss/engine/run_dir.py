@@ -1,11 +1,38 @@
 """Run directories: work_dir/<stage>-<YYYYmmdd-HHMMSS>/ holding config.yaml, checkpoints, metrics and logs."""
+import fcntl
+import os
 import time
 from pathlib import Path
 
 import yaml
 
-from tripletloss.atomic import write_atomic
+from tripletloss.atomic import remove_stale_temps, write_atomic
 from tripletloss.errors import UserError
+
+LOCK_NAME = ".lock"
+_HELD = []  # open lock files: the lock lasts as long as this process (the OS drops it even on SIGKILL)
+
+
+def claim_run_dir(run_dir):
+    """Take run_dir/.lock for the rest of this process's life and delete checkpoint temp files of dead writers.
+
+    Raises UserError when another process holds the lock (two trainings of one run would overwrite each
+    other's checkpoints). Returns nothing.
+    """
+    lock = open(Path(run_dir) / LOCK_NAME, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        raise UserError(f"{run_dir}: another training process (pid {holder}) is running this run; wait for it to "
+                        f"end or stop it first") from None
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    _HELD.append(lock)
+    remove_stale_temps(run_dir)
 
 
 def create_run_dir(work_dir, stage, settings):

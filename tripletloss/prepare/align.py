@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from tripletloss.atomic import TMP_MARK, write_atomic, writer_pid
+from tripletloss.atomic import TMP_MARK, remove_stale_temps, write_atomic
 from tripletloss.data.decode import BadImageError, read_image
 from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
@@ -105,24 +105,6 @@ def write_image(path, image_rgb):
     write_atomic(path, data.tobytes())
 
 
-def remove_stale_temps(out):
-    """Delete temp files under `out` left by killed runs (their writer process no longer exists)."""
-    for tmp in Path(out).glob(f"*/.*{TMP_MARK}*"):
-        pid = writer_pid(tmp)
-        if pid is not None and not _pid_alive(pid):
-            tmp.unlink(missing_ok=True)
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def work_list(raw, out, ext):
     """Return [(source image, output path)] for every image under `raw`, in sorted order.
 
@@ -188,7 +170,7 @@ def align_dataset(raw, out, options, workers=1, random_order=False, progress=Tru
     out = Path(out)
     jobs = work_list(raw, out, options.ext)
     out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out)
+    remove_stale_temps(out, f"*/.*{TMP_MARK}*")
     summary = AlignSummary(total=len(jobs))
     todo = [job for job in jobs if not job[1].exists()]
     summary.skipped = len(jobs) - len(todo)

@@ -18,6 +18,9 @@ class SoftmaxJob(Job):
 
     def __init__(self, settings, data, device, finetune=None, rank=0, world_size=1):
         paths, labels, classes = data
+        if len(classes) < 2:
+            raise ConfigError(f"data_dir: the softmax stage needs images of at least 2 identities, found "
+                              f"{len(classes)} ({', '.join(classes)})")
         variables = {"num_classes": len(classes), "embedding_size": settings["embedding_size"]}
         net = build_stage_net(settings, "softmax_net", variables)
         preprocess = make_preprocess(settings)
