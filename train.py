@@ -14,7 +14,12 @@ import torch
 from tripletloss.engine import distributed, rng
 from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint, load_exact
 from tripletloss.engine.loop import Interrupted, TrainLoop
-from tripletloss.engine.run_dir import claim_run_dir, create_run_dir, latest_run_dir
+from tripletloss.engine.run_dir import (
+    claim_run_dir,
+    create_run_dir,
+    latest_run_dir,
+    release_run_dirs,
+)
 from tripletloss.errors import UserError
 from tripletloss.settings import apply_overrides, load_settings, validate
 from tripletloss.stages.job import (
@@ -90,7 +95,17 @@ def _new_run(settings, stage):
 
 
 def train(args):
-    """Run one stage as the parsed `args` say; return the finished TrainState and run directory."""
+    """Run one stage as the parsed `args` say; return the finished TrainState and run directory.
+
+    The run directory stays locked against other trainings until it returns or raises.
+    """
+    try:
+        return _train(args)
+    finally:
+        release_run_dirs()
+
+
+def _train(args):
     distributed.print_only_on_main()  # under torchrun, notes (e.g. changed settings on resume) print once
     settings = load_settings(args.config, _overrides(args))
     ckpt = None

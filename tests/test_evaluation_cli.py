@@ -140,8 +140,8 @@ def test_embed_export_and_classifier(tiny, tmp_path, capsys):
     assert code == 0
     emb = np.load(tmp_path / "e.npy")
     assert emb.shape == (30, 32) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
-    assert np.allclose(np.loadtxt(tmp_path / "reps.csv", delimiter=","), emb, atol=1e-6)
-    assert (tmp_path / "labels.csv").read_text().count("\n") == 31
+    assert np.allclose(np.loadtxt(tmp_path / "e.reps.csv", delimiter=","), emb, atol=1e-6)
+    assert (tmp_path / "e.labels.csv").read_text().count("\n") == 31
     for method in ("svm", "knn"):
         clf = tmp_path / f"{method}.npz"
         code, _, _ = run_cli(["classify", "train", "--model", tiny.trained, "--data-dir", subset, "--out", clf,

@@ -29,12 +29,12 @@ def test_write_embeddings_npy_labels_and_reps(tmp_path):
     emb = np.arange(6, dtype=np.float64).reshape(3, 2) / 7
     paths, names = ["x/a/1.jpg", "x/a/2.jpg", "x/b/1.jpg"], ["a", "a", "b"]
     written = write_embeddings(emb, paths, names, tmp_path / "out" / "emb.data", "csv")
-    assert [p.name for p in written] == ["emb.data", "labels.csv", "reps.csv"]
+    assert [p.name for p in written] == ["emb.data", "emb.labels.csv", "emb.reps.csv"]
     loaded = np.load(tmp_path / "out" / "emb.data")
     assert loaded.dtype == np.float32 and np.allclose(loaded, emb)
-    with open(tmp_path / "out" / "labels.csv") as f:
+    with open(tmp_path / "out" / "emb.labels.csv") as f:
         assert list(csv.reader(f)) == [["path", "identity"]] + [list(r) for r in zip(paths, names)]
-    assert np.allclose(np.loadtxt(tmp_path / "out" / "reps.csv", delimiter=","), emb)
+    assert np.allclose(np.loadtxt(tmp_path / "out" / "emb.reps.csv", delimiter=","), emb)
     assert len(write_embeddings(emb, paths, names, tmp_path / "e.npy")) == 2
 
 

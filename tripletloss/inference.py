@@ -1,11 +1,13 @@
 """Running a network over image files: embeddings for evaluation/export and features for stage-2 caching."""
+import sys
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from tripletloss.data.decode import read_image
+from tripletloss.data.decode import BadImageError, read_image
 from tripletloss.data.transforms import to_input
 from tripletloss.data.workers import make_loader
 from tripletloss.engine.checkpoint import load_checkpoint, load_exact
@@ -21,7 +23,11 @@ class _Images(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        return to_input(read_image(self.paths[i]), self.preprocess)
+        """(input tensor, "") for image i, or (zeros, the one-line reason) when it cannot be decoded."""
+        try:
+            return to_input(read_image(self.paths[i]), self.preprocess), ""
+        except BadImageError as exc:
+            return torch.zeros(3, self.preprocess["size"], self.preprocess["size"]), str(exc)
 
 
 def pick_device(name="auto"):
@@ -53,19 +59,36 @@ def batch_outputs(net, images, output, with_mirror):
 
 @torch.no_grad()
 def compute_outputs(net, paths, preprocess, output, device, with_mirror=False, batch_size=64, num_workers=2,
-                    progress=True):
+                    progress=True, bad=None):
     """Run `net` in eval mode on the images at `paths` (centre crop; each file decoded once).
 
     Returns batch_outputs' float32 CPU tensor (V, N, ...) of blob `output` over all images. Restores the net's
-    training mode.
+    training mode. An image that cannot be decoded raises BadImageError naming it, unless a list `bad` is
+    given: then its index is appended to `bad`, a warning naming it is printed and its row is left out.
     """
     was_training = net.training
     net.eval()
     loader = make_loader(_Images(list(paths), preprocess), num_workers, batch_size=batch_size)
-    chunks = [batch_outputs(net, images.to(device), output, with_mirror)
-              for images in tqdm(loader, desc="embedding", disable=not progress, dynamic_ncols=True)]
+    chunks, problems = [], []
+    for images, reasons in tqdm(loader, desc="embedding", disable=not progress, dynamic_ncols=True):
+        chunks.append(batch_outputs(net, images.to(device), output, with_mirror))
+        problems.extend(reasons)
     net.train(was_training)
-    return torch.cat(chunks, dim=1) if chunks else torch.empty(1 + with_mirror, 0, 0)
+    out = torch.cat(chunks, dim=1) if chunks else torch.empty(1 + with_mirror, 0, 0)
+    return _drop_bad(out, problems, bad)
+
+
+def _drop_bad(outputs, reasons, bad):
+    """`outputs` (V, N, ...) without the rows whose reason is not "" (recorded in list `bad`, each with a
+    warning); BadImageError with the first reason when `bad` is None."""
+    failed = [i for i, reason in enumerate(reasons) if reason]
+    if failed and bad is None:
+        raise BadImageError(reasons[failed[0]])
+    for i in failed:
+        print(f"warning: {reasons[i]}; left out", file=sys.stderr)
+        bad.append(i)
+    keep = [i for i, reason in enumerate(reasons) if not reason]
+    return outputs[:, keep] if failed else outputs
 
 
 class Embedder:
@@ -75,13 +98,14 @@ class Embedder:
         self.net, self.preprocess, self.output = net, preprocess, output
         self.device = device or next(net.parameters()).device
 
-    def embed_paths(self, paths, batch_size=64, flip=False, progress=True):
+    def embed_paths(self, paths, batch_size=64, flip=False, progress=True, bad=None):
         """Return a float32 (N, D) numpy array of unit-length embeddings for the images at `paths`.
 
         With `flip`, each embedding is the normalised mean of the image's and its mirror image's embeddings.
+        Undecodable images: BadImageError, or with a list `bad`, left out and their indices appended to it.
         """
         variants = compute_outputs(self.net, paths, self.preprocess, self.output, self.device, with_mirror=flip,
-                                   batch_size=batch_size, progress=progress)
+                                   batch_size=batch_size, progress=progress, bad=bad)
         emb = F.normalize(variants.flatten(2), dim=2).sum(0)
         return F.normalize(emb, dim=1).numpy().astype(np.float32)
 

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from tripletloss.data.folders import scan_folders
+from tripletloss.commands.argtypes import positive_int
 from tripletloss.errors import UserError
 from tripletloss.evaluation.classifier import (
     METHODS,
@@ -11,6 +12,7 @@ from tripletloss.evaluation.classifier import (
     train_classifier,
 )
 from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
+from tripletloss.outputs import file_target, refuse_inside
 
 
 def register(subparsers):
@@ -22,7 +24,7 @@ def register(subparsers):
     add_model_arguments(train)
     train.add_argument("--out", required=True, metavar="FILE.npz", help="where to store the classifier")
     train.add_argument("--method", choices=METHODS, default="svm", help="linear SVM (default) or k-NN")
-    train.add_argument("--k", type=int, default=5, help="neighbours for --method knn (default 5)")
+    train.add_argument("--k", type=positive_int, default=5, help="neighbours for --method knn (default 5)")
     train.set_defaults(func=run_train)
     pred = actions.add_parser("predict", help="name the person in each image")
     add_model_arguments(pred, data_dir=False)
@@ -32,22 +34,29 @@ def register(subparsers):
 
 
 def run_train(args):
-    """Embed the dataset, fit the classifier and save it."""
+    """Embed the dataset (leaving out, with a warning, images that cannot be decoded), fit the classifier and
+    save it."""
+    file_target(args.out, "--out")
+    refuse_inside(args.out, args.data_dir, "--out")
     paths, labels, names = scan_folders(args.data_dir)
-    emb = embedder_from_args(args).embed_paths(paths, progress=True)
-    clf = train_classifier(emb, [names[i] for i in labels], args.method, args.k)
+    bad = []
+    emb = embedder_from_args(args).embed_paths(paths, progress=True, bad=bad)
+    clf = train_classifier(emb, [names[label] for i, label in enumerate(labels) if i not in set(bad)], args.method,
+                           args.k)
     path = save_classifier(clf, args.out)
     print(f"trained {args.method} on {len(paths)} images of {len(names)} identities; wrote {path}")
     return 0
 
 
 def run_predict(args):
-    """Print `IMAGE<TAB>name<TAB>confidence` for each image."""
+    """Print `IMAGE<TAB>name<TAB>confidence` for each image (a warning instead for one that cannot be decoded)."""
     missing = [image for image in args.images if not Path(image).is_file()]
     if missing:
         raise UserError(f"image not found: {missing[0]}")
     clf = load_classifier(args.classifier)
-    emb = embedder_from_args(args).embed_paths(args.images, progress=False)
-    for image, (name, conf) in zip(args.images, zip(*predict(clf, emb))):
+    bad = []
+    emb = embedder_from_args(args).embed_paths(args.images, progress=False, bad=bad)
+    images = [image for i, image in enumerate(args.images) if i not in set(bad)]
+    for image, (name, conf) in zip(images, zip(*predict(clf, emb))):
         print(f"{image}\t{name}\t{conf:.3f}")
     return 0

@@ -1,25 +1,33 @@
-"""`embed`: write the embeddings of a dataset (FILE.npy) with labels.csv beside it, optionally OpenFace reps.csv."""
+"""`embed`: write the embeddings of a dataset (FILE.npy) with FILE.labels.csv beside it, optionally FILE.reps.csv."""
 import numpy as np
 
 from tripletloss.data.folders import scan_folders
 from tripletloss.evaluation.export import FORMATS, write_embeddings
 from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
+from tripletloss.outputs import file_target, refuse_inside
 
 
 def register(subparsers):
     """Add the `embed` subcommand."""
     p = subparsers.add_parser("embed", help="export embeddings and labels of a dataset", description=__doc__)
     add_model_arguments(p)
-    p.add_argument("--out", required=True, metavar="FILE", help="embeddings .npy (labels.csv goes beside it)")
-    p.add_argument("--format", choices=FORMATS, default="npy", help="csv: also write reps.csv beside FILE")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="embeddings .npy (FILE's name with .labels.csv goes beside it)")
+    p.add_argument("--format", choices=FORMATS, default="npy", help="csv: also write FILE.reps.csv (OpenFace)")
     p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
     p.set_defaults(func=run)
 
 
 def run(args):
-    """Embed every image under --data-dir and write the files."""
+    """Embed every image under --data-dir (leaving out, with a warning, those that cannot be decoded) and write
+    the files."""
+    file_target(args.out, "--out")
+    refuse_inside(args.out, args.data_dir, "--out")
     paths, labels, names = scan_folders(args.data_dir)
-    emb = np.asarray(embedder_from_args(args).embed_paths(paths, flip=args.flip, progress=True))
-    for path in write_embeddings(emb, paths, [names[i] for i in labels], args.out, args.format):
+    bad = []
+    emb = np.asarray(embedder_from_args(args).embed_paths(paths, flip=args.flip, progress=True, bad=bad))
+    kept = [i for i in range(len(paths)) if i not in set(bad)]
+    for path in write_embeddings(emb, [paths[i] for i in kept], [names[labels[i]] for i in kept], args.out,
+                                 args.format):
         print(f"wrote {path}")
     return 0

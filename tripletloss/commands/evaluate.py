@@ -5,6 +5,7 @@ from tripletloss.evaluation.model_options import add_model_arguments, embedder_f
 from tripletloss.evaluation.plots import save_roc
 from tripletloss.evaluation.protocol import METRICS
 from tripletloss.evaluation.verification import JSON_KEYS, verify
+from tripletloss.outputs import file_target
 
 ROWS = (("accuracy", "accuracy_std", "accuracy"), ("val", "val_std", "VAL @ FAR=1e-3"), ("far", None, "FAR"),
         ("auc", None, "ROC AUC"), ("eer", None, "EER"), ("threshold", None, "threshold (mean)"))
@@ -40,6 +41,8 @@ def format_table(metrics):
 
 def run(args):
     """Evaluate --model on --pairs; print a table or JSON and optionally write the ROC plot."""
+    if args.plot:
+        file_target(args.plot, "--plot")
     metrics, heldout, issame = verify(embedder_from_args(args), args.data_dir, args.pairs, args.flip,
                                       args.subtract_mean, args.metric, progress=True, skip_missing=args.skip_missing)
     if args.plot:

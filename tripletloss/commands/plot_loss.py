@@ -1,5 +1,6 @@
 """`plot-loss`: PNGs of loss, learning rate and validation accuracy over steps from RUN_DIR/metrics.csv."""
 from tripletloss.evaluation.plots import plot_run
+from tripletloss.outputs import folder_target
 
 
 def register(subparsers):
@@ -13,6 +14,7 @@ def register(subparsers):
 
 def run(args):
     """Write the curve PNGs; print each path written and a note for each quantity the CSV lacks."""
+    folder_target(args.out or args.run_dir, "--out")
     written, missing = plot_run(args.run_dir, args.out)
     for path in written:
         print(f"wrote {path}")

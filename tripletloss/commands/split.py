@@ -1,4 +1,5 @@
 """`tripletloss split DIR OUT`: identity-disjoint train/val split plus an LFW-format val pairs.txt."""
+from tripletloss.commands.argtypes import int_in, positive_int
 from tripletloss.prepare.split import MODES, split_dataset
 
 
@@ -12,9 +13,9 @@ def register(subparsers):
     p.add_argument("--val-ratio", type=float, default=0.2, help="share of identities for val (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--mode", default="symlink", choices=MODES, help="symlink folders or name lists")
-    p.add_argument("--pairs", type=int, default=300,
+    p.add_argument("--pairs", type=positive_int, default=300,
                    help="matched and mismatched pairs per fold, lowered if val is too small (default 300)")
-    p.add_argument("--folds", type=int, default=10, help="identity-disjoint folds in pairs.txt (default 10)")
+    p.add_argument("--folds", type=int_in(2), default=10, help="identity-disjoint folds in pairs.txt (default 10)")
     p.set_defaults(func=run)
 
 

@@ -35,6 +35,12 @@ def claim_run_dir(run_dir):
     remove_stale_temps(run_dir)
 
 
+def release_run_dirs():
+    """Release every run-directory lock this process holds (when its training ends); return nothing."""
+    while _HELD:
+        _HELD.pop().close()
+
+
 def create_run_dir(work_dir, stage, settings):
     """Create a fresh dated run directory for `stage` under `work_dir`, save the resolved settings; return it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")

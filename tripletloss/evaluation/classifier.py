@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.svm import LinearSVC
 
 from tripletloss.errors import UserError
+from tripletloss.evaluation.classifier_file import load_classifier  # noqa: F401 (part of this module's API)
 from tripletloss.evaluation.protocol import l2_normalise
 
 METHODS = ("svm", "knn")
@@ -40,18 +41,6 @@ def save_classifier(clf, path):
     with open(path, "wb") as f:                                   # np.savez(path) would append ".npz"
         np.savez(f, **clf)
     return path
-
-
-def load_classifier(path):
-    """Read a classifier .npz (allow_pickle=False: no code is ever loaded); UserError if it is not one."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            clf = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a classifier file ({exc})") from None
-    if str(clf.get("method")) not in METHODS or "classes" not in clf:
-        raise UserError(f"{path}: not a classifier file written by `classify train`")
-    return clf
 
 
 def predict(clf, emb):

@@ -18,6 +18,14 @@ def read_metrics(run_dir):
     path = Path(run_dir) / "metrics.csv"
     if not path.is_file():
         raise UserError(f"{path} not found (the trainer writes it into the run directory)")
+    try:
+        return _series(path)
+    except (UnicodeDecodeError, csv.Error):
+        raise UserError(f"{path}: not a text file (metrics.csv is CSV text)") from None
+
+
+def _series(path):
+    """read_metrics' body for the metrics.csv at `path`."""
     rows = defaultdict(list)
     with open(path, newline="") as f:
         reader = csv.DictReader(f)

@@ -135,8 +135,8 @@ def _align_one(job):
         return src, "skipped", ""
     try:
         image = read_image(src)
-    except BadImageError:
-        return src, "failed", "cannot decode image"
+    except BadImageError as exc:
+        return src, "failed", f"cannot decode image: {exc.reason}"
     opts = _WORKER["options"]
     try:
         face = align_face(image, _WORKER["detector"], _WORKER["predictor"], opts.template, opts.size, opts.margin,

@@ -49,6 +49,15 @@ def image_for_index(identity_dir, i, files=None):
     return files[i - 1]
 
 
+def plain_name(name, where):
+    """Raise UserError at `where` unless `name` is a plain identity folder name: not empty, '.', '..', and no path
+    separator (a pairs entry never reaches outside the dataset folder) or tab/line break (the file's own
+    separators). Returns `name`."""
+    if name in ("", ".", "..") or any(c in name for c in "/\\\t\n\r"):
+        raise UserError(f"{where}: identity name {name!r} is not a plain folder name")
+    return name
+
+
 def read_pairs(path):
     """Parse an LFW-format pairs file; return its Pairs in file order (fold numbers from the layout).
 
@@ -70,6 +79,8 @@ def read_pairs(path):
     for k, fields in enumerate(lines[1:]):
         fold, matched = divmod(k, 2 * n)[0], k % (2 * n) < n
         try:
+            for name in (fields[0], fields[2]) if not matched and len(fields) == 4 else fields[:1]:
+                plain_name(name, f"{path} line {k + 2}")
             if matched and len(fields) == 3:
                 pairs.append(Pair(fold, fields[0], int(fields[1]), fields[0], int(fields[2])))
             elif not matched and len(fields) == 4:
@@ -90,6 +101,8 @@ def write_pairs(path, pairs):
     for fold in by_fold:
         matched = [p for p in fold if p.same]
         mismatched = [p for p in fold if not p.same]
+        for name in {name for p in fold for name in (p.name1, p.name2)}:
+            plain_name(name, path)
         if len(matched) != n or len(mismatched) != n:
             raise ValueError(f"fold {fold[0].fold}: {len(matched)} matched, {len(mismatched)} mismatched, want {n}")
         lines += [f"{p.name1}\t{p.i}\t{p.j}" for p in matched]

@@ -4,8 +4,9 @@ import random
 from pathlib import Path
 
 from tripletloss.errors import UserError
+from tripletloss.outputs import refuse_inside
 from tripletloss.prepare.dataset import image_counts
-from tripletloss.prepare.pairs import make_pairs, write_pairs
+from tripletloss.prepare.pairs import make_pairs, plain_name, write_pairs
 
 MODES = ("symlink", "lists")
 
@@ -26,11 +27,22 @@ def split_identities(counts, val_ratio, seed=0):
 
 def write_symlinks(root, folder, names):
     """Create `folder`/<identity> symlinks to the absolute root/<identity> folders."""
-    if folder.exists():
-        raise UserError(f"{folder} already exists; choose another OUT or remove it")
     folder.mkdir(parents=True)
     for name in names:
         os.symlink(Path(root).resolve() / name, folder / name, target_is_directory=True)
+
+
+#: Everything split writes into OUT, in either mode.
+OUTPUTS = ("train", "val", "train.txt", "val.txt", "pairs.txt")
+
+
+def check_output(root, out):
+    """Raise UserError when OUT lies inside the dataset `root` or already holds a split (in any mode): a split is
+    written whole into a fresh place, never mixed with another one."""
+    refuse_inside(out, root, "OUT")
+    existing = [name for name in OUTPUTS if (Path(out) / name).exists() or (Path(out) / name).is_symlink()]
+    if existing:
+        raise UserError(f"{out} already holds a split ({', '.join(existing)}); choose another OUT or remove it")
 
 
 def split_dataset(root, out, val_ratio=0.2, seed=0, mode="symlink", num_pairs=300, num_folds=10):
@@ -40,7 +52,10 @@ def split_dataset(root, out, val_ratio=0.2, seed=0, mode="symlink", num_pairs=30
     """
     if mode not in MODES:
         raise UserError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
+    check_output(root, out)
     counts = image_counts(root)
+    for name in counts:  # names end up in line-based files (pairs.txt, the lists)
+        plain_name(name, root)
     train, val = split_identities(counts, val_ratio, seed)
     pairs = make_pairs({name: counts[name] for name in val}, num_pairs, num_folds, seed)
     out = Path(out)
