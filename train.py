@@ -5,12 +5,12 @@
 
 Settings come from config.py; `--set KEY=VALUE` overrides any of them for one run.
 """
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
+from tripletloss.cli import OneLineParser
 from tripletloss.engine import distributed, rng
 from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint, load_exact
 from tripletloss.engine.loop import Interrupted, TrainLoop
@@ -35,7 +35,7 @@ JOBS = {"softmax": SoftmaxJob, "triplet": TripletJob}
 
 def parse_args(argv=None):
     """Parse train.py's command line; return the argparse namespace."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--stage", choices=sorted(JOBS), required=True, help="which stage to train")
     p.add_argument("--config", default=None, help="settings file (default: config.py in the repository)")
     p.add_argument("--data-dir", help="image folder(s), one sub-folder per identity; several joined with ':'")

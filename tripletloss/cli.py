@@ -24,9 +24,18 @@ COMMANDS = [
 ]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser (and, through add_subparsers, its subcommands') whose usage errors are one stderr line
+    and exit code 2, like every other input error."""
+
+    def error(self, message):
+        """Print `error: PROG: MESSAGE (see PROG --help)` and exit 2."""
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
     """Return the top-level argparse parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(prog="tripletloss", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="tripletloss", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
     for name in COMMANDS:
         importlib.import_module(f"tripletloss.commands.{name}").register(sub)

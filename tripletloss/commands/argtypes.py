@@ -11,7 +11,8 @@ def int_in(lo, hi=None):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi if hi is not None else ''}")
+            wanted = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {value}")
         return value
     return parse
 
