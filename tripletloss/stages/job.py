@@ -32,6 +32,8 @@ def load_training_data(settings):
 def check_input_size(settings, key):
     """Raise ConfigError unless the YAML of setting `key` takes image_size input (checked before data is read)."""
     size = input_of(resolve_path(settings[key])).get("size")
+    if type(size) is not int:
+        raise NetSpecError(f"{settings[key]}: input size must be a whole number, got {size!r}")
     if size != settings["image_size"]:
         raise ConfigError(f"image_size {settings['image_size']} differs from the input size {size} of "
                           f"{settings[key]} (set image_size={size} or change the YAML)")
