@@ -13,7 +13,7 @@ image_size = 96            # network input (pixels, square); must match the YAML
 resize_size = 108          # images are resized to this, then cropped to image_size (random crop when training)
 crop_fraction = 1.0        # centre square fraction of each image kept before resizing (e.g. 0.6 for loose crops)
 augment_flip = True        # random horizontal flip when training
-num_workers = 2            # DataLoader worker processes (0: load in the main process)
+num_workers = 2            # DataLoader worker processes (0: load in the main process; capped by CPU cores and memory)
 
 # ---------------------------------------------------------------- run
 work_dir = "runs"          # each run gets work_dir/<stage>-<date>-<time>/ with config, checkpoints and logs

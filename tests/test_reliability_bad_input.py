@@ -1,15 +1,18 @@
-"""Bad input never loses work: an image that fails to decode mid-run is logged once, replaced by another image of
-the same identity, and listed in the end-of-run summary, in both stages and with DataLoader workers.
+"""Bad input never loses work: an image that fails to decode mid-run (or whose header claims more pixels than the
+decoder's limit) is logged once, replaced by another image of the same identity, and listed in the end-of-run
+summary, in both stages and with DataLoader workers.
 """
 import shutil
 
 import cv2
 
+from tests.hostile_inputs import png_bomb
 from tests.reliability_helpers import run, tiny_overrides, train_cmd
 
 
 def _faces_with_bad_files(orl_dir, root):
-    """Copy 8 ORL identities to `root`/faces and plant a zero-byte .pgm and a truncated .jpg; return (dir, bad)."""
+    """Copy 8 ORL identities to `root`/faces and plant a zero-byte .pgm, a truncated .jpg and a PNG bomb (instead
+    of one of s3's faces, so there are still 82 images); return (dir, bad)."""
     data = root / "faces"
     for name in [f"s{i}" for i in range(1, 9)]:
         shutil.copytree(orl_dir / name, data / name)
@@ -18,7 +21,9 @@ def _faces_with_bad_files(orl_dir, root):
     ok, jpeg = cv2.imencode(".jpg", cv2.imread(str(data / "s2" / "1.pgm")))
     truncated = data / "s2" / "0_truncated.jpg"
     truncated.write_bytes(jpeg.tobytes()[:len(jpeg) // 2])
-    return data, [str(empty), str(truncated)]
+    (data / "s3" / "1.pgm").unlink()
+    bomb = png_bomb(data / "s3" / "0_bomb.png")
+    return data, [str(empty), str(truncated), str(bomb)]
 
 
 def _check_reported_once(result, bad):

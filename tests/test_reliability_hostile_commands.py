@@ -40,6 +40,7 @@ def ctx(tmp_path_factory, orl_dir):
     root = tmp_path_factory.mktemp("hostile_commands")
     for name in IDENTITIES:
         shutil.copytree(orl_dir / name, root / "faces" / name)
+    for name in IDENTITIES[:3]:  # embedded whole by two cases: kept small
         shutil.copytree(orl_dir / name, root / "bad_faces" / name)
     bad = [png_bomb(root / "bad_faces" / "s1" / "bomb.png"), jpeg_bomb(root / "bad_faces" / "s2" / "bomb.jpg"),
            undecodable(root / "bad_faces" / "s3" / "notes.jpg")]
@@ -184,13 +185,15 @@ def test_hostile_preparation_input(ctx, name, capsys):
     _run_case(ctx, PREPARE[name](ctx), capsys)
 
 
-def test_embed_labels_are_named_after_their_output(ctx, capsys):
+def test_embed_labels_are_named_after_their_output(ctx, tmp_path, capsys):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "s4").symlink_to(ctx.faces / "s4")
     outputs = {}
-    for name, data in (("A", ctx.faces), ("B", ctx.bad_faces)):
+    for name, data in (("A", tmp_path / "one"), ("B", ctx.bad_faces)):
         code, _, _ = run_main(main, _embed(ctx, ctx.model, data=data, out=ctx.out / f"{name}.npy"), capsys)
         assert code == 0
         outputs[name] = (np.load(ctx.out / f"{name}.npy"), (ctx.out / f"{name}.labels.csv").read_text().splitlines())
-    for name, data in (("A", ctx.faces), ("B", ctx.bad_faces)):
+    for name, data, faces in (("A", tmp_path / "one", 10), ("B", ctx.bad_faces, 30)):
         emb, labels = outputs[name]
-        assert len(labels) == len(emb) + 1 == 81          # header + 80 decodable faces; bad ones are left out
+        assert len(labels) == len(emb) + 1 == faces + 1    # a header, then the decodable faces (bad ones left out)
         assert all(line.startswith(str(data)) for line in labels[1:])
