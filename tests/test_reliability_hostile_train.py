@@ -86,7 +86,7 @@ CASES = {
     "NaN weights to resume": lambda c: dict(args=_resume_nan(c), says=["step-2.pt", "non-finite weights"]),
     "preprocess without size": lambda c: dict(
         args=["--finetune", tampered_checkpoint(c.model, c.root / "nosize.pt", drop_preprocess_size)],
-        says=["nosize.pt", "'size' is missing"]),
+        says=["nosize.pt", "preprocess 'size' is missing"]),
 }
 
 

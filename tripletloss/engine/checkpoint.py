@@ -42,19 +42,23 @@ def load_checkpoint(path):
     return ckpt
 
 
-#: The inference part every checkpoint holds, with the type of each entry.
-RECORD = {"net": dict, "model": dict, "preprocess": dict}
+#: Entries of a checkpoint and their types; a checkpoint of a stage must hold those marked True.
+RECORD = {"net": (dict, False), "model": (dict, True), "preprocess": (dict, True)}
 PREPROCESS = {"size": int, "resize": int, "mean": list, "std": list}
 
 
 def check_record(ckpt, path):
-    """Raise CheckpointError naming `path` when checkpoint dict `ckpt` lacks an entry of RECORD or PREPROCESS
-    (damaged or tampered with) or its weights hold NaN/inf (check_finite)."""
-    for entries, where in ((RECORD, ckpt), (PREPROCESS, ckpt.get("preprocess", {}))):
-        for key, kind in entries.items():
-            if not isinstance(where.get(key), kind):
-                raise CheckpointError(f"{path}: damaged checkpoint: '{key}' is missing or not a {kind.__name__}")
-    check_finite(ckpt["model"], path)
+    """Raise CheckpointError naming `path` when checkpoint dict `ckpt` (damaged or tampered with) lacks an entry
+    its stage needs (RECORD), holds one of another type, lacks a PREPROCESS key, or when its weights hold NaN/inf
+    (check_finite)."""
+    for key, (kind, needed) in RECORD.items():
+        if (key in ckpt or needed and "stage" in ckpt) and not isinstance(ckpt.get(key), kind):
+            raise CheckpointError(f"{path}: damaged checkpoint: '{key}' is missing or not a {kind.__name__}")
+    for key, kind in PREPROCESS.items() if "preprocess" in ckpt else ():
+        if not isinstance(ckpt["preprocess"].get(key), kind):
+            raise CheckpointError(f"{path}: damaged checkpoint: preprocess '{key}' is missing or not a "
+                                  f"{kind.__name__}")
+    check_finite(ckpt.get("model", {}), path)
 
 
 def first_nonfinite(state):
