@@ -6,6 +6,7 @@ import argparse
 def int_in(lo, hi=None):
     """Return an argparse type parsing an int in lo..hi (hi None: no upper bound)."""
     def parse(text):
+        """The int of `text`; ArgumentTypeError when it is not one or is out of range."""
         try:
             value = int(text)
         except ValueError:

@@ -9,7 +9,8 @@ def register(subparsers):
                               description="Move DIR/<identity> folders with fewer than N images to a sibling "
                                           "<DIR>_pruned/ folder (nothing is deleted).")
     p.add_argument("dir", help="dataset folder, one sub-folder per identity")
-    p.add_argument("--min-images", type=positive_int, default=10, help="keep identities with at least N images (default 10)")
+    p.add_argument("--min-images", type=positive_int, default=10,
+                   help="keep identities with at least N images (default 10)")
     p.add_argument("--dry-run", action="store_true", help="only list the identities that would be moved")
     p.set_defaults(func=run)
 
