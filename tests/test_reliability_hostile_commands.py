@@ -3,6 +3,7 @@ evaluate, cluster, classify, plot-loss; preparation: check, align, split, prune)
 code and one line naming the file or option (a warning where going on is legitimate), and changes no input file.
 """
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -130,6 +131,9 @@ INFERENCE = {
     "evaluate --plot a folder": lambda c: dict(argv=["evaluate", "--model", c.model, "--data-dir", c.faces,
                                                      "--pairs", c.root / "pairs.txt", "--plot", c.out],
                                                says=["--plot", "a folder"]),
+    "evaluate, an undecodable image": lambda c: dict(
+        argv=["evaluate", "--model", c.model, "--data-dir", c.bad_faces, "--pairs", _pairs(c, "bad.txt", "s3\t1\t11")],
+        says=["notes.jpg", "cannot be decoded"]),
     "pairs reaching out with ..": lambda c: dict(
         argv=["evaluate", "--model", c.model, "--data-dir", c.faces / "s1", "--pairs", _pairs(c, "up.txt", "..\t1\t2")],
         says=["up.txt line 2", "'..'"]),
@@ -183,6 +187,18 @@ def test_hostile_inference_input(ctx, name, capsys):
 @pytest.mark.parametrize("name", PREPARE)
 def test_hostile_preparation_input(ctx, name, capsys):
     _run_case(ctx, PREPARE[name](ctx), capsys)
+
+
+def test_an_unlistable_identity_folder_is_one_line(ctx, monkeypatch, capsys):
+    iterdir = Path.iterdir
+
+    def refuse_s2(path):
+        if path.name == "s2":
+            raise PermissionError(13, "Permission denied", str(path))
+        return iterdir(path)
+    monkeypatch.setattr(Path, "iterdir", refuse_s2)
+    case = {"argv": _embed(ctx, ctx.model), "says": [str(ctx.faces / "s2"), "Permission denied"]}
+    _run_case(ctx, case, capsys)
 
 
 def test_embed_labels_are_named_after_their_output(ctx, tmp_path, capsys):

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tripletloss.data.decode import BadImageError, decode_bytes, jpeg_frame
-from tripletloss.data.folders import IMAGE_EXTS, subfolders
+from tripletloss.data.folders import IMAGE_EXTS, listing, subfolders
 from tripletloss.prepare.dataset import identity_dirs
 
 JPEG_MAGIC = b"\xff\xd8"
@@ -70,7 +70,10 @@ def check_file(path):
     path = Path(path)
     if path.suffix.lower() not in IMAGE_EXTS or path.name.startswith("."):
         return f"not an image file ({path.name})"
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
     if not data:
         return "zero-byte file"
     problem = container_problem(data)
@@ -91,7 +94,7 @@ def scan_dataset(root, progress=False):
     report = DatasetReport(root=Path(root), ignored=[d.name for d in subfolders(root) if d not in identities])
     for ident in tqdm(identities, desc="check", unit="identity", disable=not progress):
         good = 0
-        for path in sorted(p for p in ident.iterdir() if p.is_file()):
+        for path in sorted(p for p in listing(ident) if p.is_file()):
             reason = check_file(path)
             if reason:
                 report.bad.append((path, reason))
