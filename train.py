@@ -5,6 +5,7 @@
 
 Settings come from config.py; `--set KEY=VALUE` overrides any of them for one run.
 """
+import os
 import sys
 from pathlib import Path
 
@@ -111,13 +112,13 @@ def _train(args):
     ckpt = None
     if args.resume:
         path = _resume_checkpoint(args, settings)
+        if os.environ.get("RANK", "0") == "0":  # rank 0 (under torchrun too) before reading: another process of
+            claim_run_dir(path.parent)           # this run may be rewriting its checkpoints
         ckpt = load_checkpoint(path)
         saved = _resumed_settings(ckpt, path, args)
         settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
     device = distributed.setup(settings["device"])  # joins torchrun's process group when launched by torchrun
     rank, world = distributed.rank(), distributed.world_size()
-    if ckpt is not None and rank == 0:
-        claim_run_dir(run_dir)
     rng.seed_everything(settings["seed"] + rank)  # own dropout draws per rank; DDP copies rank 0's initial weights
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
     check_input_size(settings, f"{args.stage}_net")
