@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tripletloss.data.decode import jpeg_frame
+from tripletloss.engine.run_dir import LOCK_NAME
 
 # ---------------------------------------------------------------- images
 
@@ -119,11 +120,12 @@ def npz_claiming(path, dim, rows):
 
 
 def snapshot(*roots):
-    """{path: sha256} of every file under (or at) `roots`, following no symlinked folders."""
+    """{path: sha256} of every file under (or at) `roots` but run-directory locks (a refused `--resume` takes one
+    before reading the checkpoint: it is no input)."""
     hashes = {}
     for root in map(Path, roots):
         files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-        for path in files:
+        for path in (p for p in files if p.name != LOCK_NAME):
             hashes[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return hashes
 
