@@ -20,6 +20,7 @@ from tests.reliability_helpers import (
 from tripletloss.data.transforms import make_preprocess
 from tripletloss.engine import rng
 from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, save_atomic
+from tripletloss.engine.run_dir import LOCK_NAME
 from tripletloss.net import build_net
 from tripletloss.settings import RULES
 
@@ -47,7 +48,8 @@ def _one_line_error(result):
 def test_checkpoint_holds_everything_a_resume_needs(finished):
     _, run_dir = finished
     assert step_files(run_dir) == {"step-4.pt", "step-5.pt"}      # written at 2, 4 and 5 (epoch end); 2 kept
-    assert not [p for p in run_dir.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".") and p.name != LOCK_NAME], \
+        "temporary files left behind"
     ckpt = load_checkpoint(run_dir / "step-5.pt")
     final = load(run_dir / "model.pt")["model"]
     assert all(torch.equal(ckpt["model"][k], final[k]) for k in final)

@@ -14,7 +14,7 @@ from tripletloss.data.workers import worker_cap
 def children(pid):
     """PIDs of the live (not zombie) processes whose parent is `pid`."""
     found = []
-    for entry in os.listdir("/proc"):
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rpartition(")")[2].split()
