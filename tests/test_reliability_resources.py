@@ -67,7 +67,7 @@ def test_workers_capped_tied_to_the_trainer_and_one_process_per_run(tmp_path, or
 
     stale = run_dir / f".step-999.pt{TMP_MARK}{dead_pid()}"
     stale.write_bytes(b"half a checkpoint")
-    code, out, err = run_main(train.main, ["--stage", "softmax", "--resume", run_dir, "--epochs", "1"], capsys)
-    assert code == 0, err[-2000:]
+    train.main(["--stage", "softmax", "--resume", str(run_dir), "--epochs", "1"])  # returns (exit 0) when done
+    err = capsys.readouterr().err
     assert not stale.exists()
     assert f"note: num_workers=100000 capped to {worker_cap()}" in err
