@@ -14,6 +14,10 @@ run, on the same images, batch size, torch threads and DataLoader workers:
   own classes when torchvision imports, else the same PIL calls written out).
 
 Stage 2 is timed the same way end to end: the backbone trainable (a triplet YAML without lr_mult 0), P x K batches.
+`--breakdown` instead measures where a step's CPU time goes, per image, in this process on one torch thread
+(CPU time, so that other load on the machine does not count): decoding, resizing and augmenting one image at a time
+(the old path), a batch made from the decode cache, and forward + backward + update in either memory layout.
+
 Data: --data-dir, else the aligned celeba_subset at /work/data/subset_aligned when present (its first --identities
 training identities), else the built-in synthetic faces. Prints a markdown table: wall clock (process start to
 exit), images/s over the training steps, the share of step time spent waiting for the batch source, and ratios.
@@ -117,6 +121,66 @@ def print_table(results, header):
                   f"{r['img_s'] / peer['img_s']:.2f}x |")
 
 
+def cpu_ms_per_image(fn, images, repeat=3):
+    """Median CPU milliseconds per image of `fn()`, which handles `images` images."""
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        times.append((time.process_time() - start) * 1000 / images)
+    return sorted(times)[len(times) // 2]
+
+
+def breakdown(settings, batch=64):
+    """Print the CPU cost per image of each part of a stage-1 step, old path vs new."""
+    import numpy as np
+    import torch
+
+    from tripletloss.data.decode import read_image
+    from tripletloss.data.decode_cache import open_decode_cache
+    from tripletloss.data.transforms import augment_batch, make_preprocess, to_input
+    from tripletloss.stages.job import load_training_data
+    torch.set_num_threads(1)
+    paths, labels, classes = load_training_data(settings)
+    paths, pre, seeds = paths[:batch], make_preprocess(settings), list(range(batch))
+    decoded = [read_image(p) for p in paths]
+    cache = open_decode_cache(paths, pre, settings["work_dir"], progress=False)[0]
+    rows = {"decode (cv2.imdecode + RGB)": cpu_ms_per_image(lambda: [read_image(p) for p in paths], batch),
+            "resize + crop + flip + normalise, per image": cpu_ms_per_image(
+                lambda: [to_input(im, pre, s) for im, s in zip(decoded, seeds)], batch),
+            "batch from the decode cache (gather + augment_batch)": cpu_ms_per_image(
+                lambda: augment_batch(torch.from_numpy(cache[np.arange(batch)]), seeds, pre), batch)}
+    rows.update(step_costs(settings, len(classes), batch))
+    print("\n| part of a step | CPU ms per image (1 thread) |\n|---|---:|")
+    for name, ms in rows.items():
+        print(f"| {name} | {ms:.3f} |")
+
+
+def step_costs(settings, num_classes, batch):
+    """CPU ms per image of forward + backward + SGD update of the stage-1 net, NCHW and channels_last."""
+    import torch
+    import torch.nn.functional as F
+
+    from tripletloss.net import build_net
+    from tripletloss.settings import resolve_path
+    out = {}
+    for layout in (torch.contiguous_format, torch.channels_last):
+        net = build_net(resolve_path(settings["softmax_net"]), {"num_classes": num_classes, "embedding_size": 128})
+        net = net.to(memory_format=layout)
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        x = torch.randn(batch, 3, settings["image_size"], settings["image_size"]).contiguous(memory_format=layout)
+        y = torch.randint(0, num_classes, (batch,))
+
+        def step():
+            opt.zero_grad()
+            F.cross_entropy(net(x, ["logits"])["logits"], y).backward()
+            opt.step()
+        step()
+        out[f"forward + backward + update, {'NCHW' if layout == torch.contiguous_format else 'channels_last'}"] = \
+            cpu_ms_per_image(step, batch)
+    return out
+
+
 def parse_args(argv=None):
     """The bench's command line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -125,6 +189,7 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=2, help="stage-1 epochs per run")
     p.add_argument("--triplet-steps", type=int, default=10, help="end-to-end stage-2 steps per run (0: skip)")
     p.add_argument("--quick", action="store_true", help="12 identities, 1 epoch, 4 stage-2 steps")
+    p.add_argument("--breakdown", action="store_true", help="CPU cost of each part of a step instead")
     p.add_argument("--peer", choices=("softmax", "triplet"), help=argparse.SUPPRESS)
     p.add_argument("--sets", default="[]", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -144,7 +209,7 @@ def common_settings(args, work_root):
 
 
 def main():
-    """Run every path of both stages and print the table (or, with --peer, run one plain loop)."""
+    """Run every path of both stages and print the table (--breakdown: the CPU costs; --peer: one plain loop)."""
     args = parse_args()
     if args.peer:
         from plain_loop import plain_loop
@@ -152,13 +217,25 @@ def main():
         return
     if args.quick:
         args.identities, args.epochs, args.triplet_steps = 12, 1, 4
-    import torch
-    from tripletloss.settings import load_settings
     work_root = Path(tempfile.mkdtemp(prefix="bench_stage1_"))
+    try:
+        compare(args, work_root)
+    finally:
+        shutil.rmtree(work_root)
+
+
+def compare(args, work_root):
+    """Time the paths of both stages (or the breakdown) with scratch files in `work_root`; print the table."""
+    import torch
+
+    from tripletloss.settings import load_settings
     shutil.copy(ROOT / "prototxt_like" / "backbone_resnet_small.yaml", work_root)
     (work_root / "triplet_e2e.yaml").write_text(E2E_TRIPLET)
     common, described = common_settings(args, work_root)
-    settings = load_settings(overrides=common)
+    settings = load_settings(overrides=common + [f"work_dir={work_root / 'breakdown'}"])
+    if args.breakdown:
+        print(f"Data: {described}")
+        return breakdown(settings)
     results = {"softmax": run_stage("softmax", common, work_root, settings["softmax_batch_size"])}
     results["softmax"]["plain loop"] = run_peer("softmax", ["--sets", json.dumps(common)])
     if args.triplet_steps:
@@ -168,7 +245,6 @@ def main():
         results["triplet"]["plain loop"] = run_peer("triplet", ["--sets", json.dumps(common)])
     print_table(results, f"Data: {described}; {torch.get_num_threads()} torch threads, "
                          f"{settings['num_workers']} DataLoader workers, device {settings['device']}")
-    shutil.rmtree(work_root)
 
 
 if __name__ == "__main__":

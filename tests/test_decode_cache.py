@@ -1,10 +1,9 @@
 """The decode cache (tripletloss.data.decode_cache) and the batches made from it: bit-identical to decoding every
 epoch, never stale when files change, and never trusting what a killed build left."""
 import json
+import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from tripletloss import ROOT
 from tripletloss.data import decode_cache
 from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.decode import read_image
@@ -113,30 +111,27 @@ def test_cache_lives_in_the_work_dir_not_the_dataset(tmp_path):
     assert (cache_folder(tmp_path / "work", PRE) / INDEX).is_file()
 
 
-SLOW_BUILD = """
-import sys, time
-from tripletloss.data import decode_cache
-real = decode_cache.read_image
-def slow(path):
-    time.sleep(3)
-    return real(path)
-decode_cache.read_image = slow
-decode_cache.open_decode_cache(sys.argv[1].split(","), {pre!r}, sys.argv[2], progress=False)
-"""
+def _slow_build(paths, work):
+    """Build the cache of `paths` in `work` taking 3 s to decode each file (run in a forked process)."""
+    def slow(path):
+        time.sleep(3)
+        return read_image(path)
+    decode_cache.read_image = slow
+    open_decode_cache(paths, PRE, work, progress=False)
 
 
 def _kill_mid_build(paths, work):
-    """Start a slowed-down cache build of `paths` in another process and SIGKILL it while it writes."""
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_BUILD.format(pre=PRE), ",".join(paths), str(work)],
-                            cwd=ROOT)
-    folder, deadline = cache_folder(work, PRE), time.monotonic() + 300
+    """Fork a slowed-down cache build of `paths` and SIGKILL it while it writes; return the cache folder."""
+    proc = multiprocessing.get_context("fork").Process(target=_slow_build, args=(paths, work))
+    proc.start()
+    folder, deadline = cache_folder(work, PRE), time.monotonic() + 120
     while not list(folder.glob(".images-*")):
-        assert time.monotonic() < deadline and proc.poll() is None, "the build never started writing"
+        assert time.monotonic() < deadline and proc.is_alive(), "the build never started writing"
         time.sleep(0.01)
     time.sleep(0.5)  # while it decodes (3 s a file)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the build ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    assert proc.exitcode == -signal.SIGKILL, "the build ended before it could be killed"
     return folder
 
 

@@ -85,7 +85,7 @@ RULES = {
 
 #: Settings added after runs were saved, each with the value that continues such a run exactly: a checkpoint whose
 #: saved settings lack one resumes with this value (channels_last changes the arithmetic; the decode cache does not).
-ADDED_LATER = {"decode_cache": True, "channels_last": False}
+ADDED_LATER = {"exclude_identities": "", "min_images_per_identity": 1, "decode_cache": True, "channels_last": False}
 
 
 def read_config_file(path):
