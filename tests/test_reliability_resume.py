@@ -98,6 +98,8 @@ def test_sigkill_then_resume_is_bit_identical(base, stage):
     assert f"resuming {run_dir}" in resumed.stdout
     assert f"{STEPS} steps (0 skipped)" in resumed.stdout
     assert_bit_identical(run_dir / "model.pt", _reference_model(base, stage))
+    if stage == "softmax":  # stage 1 trained from the decode cache (stage 2 from cached features)
+        assert any((work / ".decode_cache").iterdir())
     # rows logged after the last checkpoint were dropped on resume and logged again: none twice, none lost
     assert _metric_rows(run_dir) == _metric_rows(_reference_model(base, stage).parent)
 

@@ -83,15 +83,12 @@ def augment_batch(images, seeds, preprocess, random_flip=True):
 
     `images`: (B, resize, resize, 3) uint8 tensor on any device (rows of the decode cache); `seeds`: the B
     augmentation seeds. Returns a (B, 3, size, size) float32 tensor on the same device, in channels_last memory
-    layout (the convolutions' fastest on CPU), all in a few vectorised torch operations.
+    layout (the convolutions' fastest on CPU): one copy per crop, then whole-batch torch operations.
     """
     size, resize, device = preprocess["size"], preprocess["resize"], images.device
-    offsets = torch.tensor([crop_offsets(s, resize, size) for s in seeds], device=device)
-    span = torch.arange(size, device=device)
-    rows, cols = offsets[:, :1] + span, offsets[:, 1:] + span
+    offsets = [crop_offsets(s, resize, size) for s in seeds]
+    crops = torch.stack([images[b, top:top + size, left:left + size] for b, (top, left) in enumerate(offsets)])
     flip = torch.as_tensor(flip_coin(seeds) & random_flip, device=device)
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
-    batch = torch.arange(len(seeds), device=device)[:, None, None]
-    crops = images[batch, rows[:, :, None], cols[:, None, :]]
+    crops[flip] = crops[flip].flip(2)
     mean, std = (torch.tensor(preprocess[key], dtype=torch.float32, device=device) for key in ("mean", "std"))
     return ((crops.float() - mean) / std).permute(0, 3, 1, 2)
