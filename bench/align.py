@@ -4,9 +4,9 @@ Usage: python bench/align.py [--data ../shared/data/celeba_subset] [--images 300
                              [--modes hog cnn auto auto+fallback] [--landmarks innerEyesAndBottomLip] [--size 96]
 --images 0 aligns the whole dataset (6,074 images for celeba_subset). A mode is a `--detector` (hog, cnn, auto),
 "+fallback" adds `--fallback center`. The table's "aligned" column is the share of images with an output,
-"fallback" the share of those from the centred fallback box. Outputs go to a temporary folder that is removed afterwards. Times include
-starting the workers and loading dlib's models (about 0.6 s per process), as a user's run would. CPU ms/img
-(this process and its workers) does not depend on other load on the machine; img/s does.
+"fallback" the share of those from the centred fallback box. Outputs go to a temporary folder that is removed
+afterwards. Times include starting the workers and loading dlib's models (about 0.6 s per process), as a user's
+run would. CPU ms/img (this process and its workers) does not depend on other load on the machine; img/s does.
 """
 import argparse
 import resource

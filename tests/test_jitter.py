@@ -37,8 +37,8 @@ def test_crops_move_the_face_a_little_mirror_half_and_repeat_per_key():
 
 
 def test_embedding_with_jitter_is_the_mean_over_the_jittered_copies(tmp_path):
-    (tmp_path / "net.yaml").write_text("input: {channels: 3, size: 8}\nlayers:\n  - {name: f, type: fc, num_output: 4}\n"
-                                       "outputs: {embedding: f}\n")
+    (tmp_path / "net.yaml").write_text("input: {channels: 3, size: 8}\n"
+                                       "layers:\n  - {name: f, type: fc, num_output: 4}\noutputs: {embedding: f}\n")
     torch.manual_seed(0)
     net = build_net(tmp_path / "net.yaml")
     preprocess = {"size": 8, "resize": 8, "mean": [127.5] * 3, "std": [128.0] * 3}
