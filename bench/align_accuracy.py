@@ -60,6 +60,8 @@ def main():
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     resolved = [resolve_pairs(d, args.pairs, skip_missing=True) for d in args.data_dir]
+    if not all(len(res[2]) for res in resolved):
+        sys.exit(f"{args.pairs}: a folder has no pair with both images")
     all_folds = [pair.fold for pair in read_pairs(args.pairs)]
     print(f"{'folder':<40} {'jitter':>6} {'missing pairs':>13} {'accuracy':>16} {'VAL@1e-3':>9} {'AUC':>7} "
           f"{'embed s':>8}")
