@@ -3,6 +3,7 @@
 
     python bench/align_accuracy.py --model CKPT --data-dir ALIGNED_A --data-dir ALIGNED_B [--jitter 0 4]
                                    [--pairs ../shared/data/celeba_subset/splits/pairs_val.txt] [--device cpu]
+                                   [--workers 2]
 
 Aligned folders share most of their faces byte for byte (auto runs HOG first), so each distinct file content is
 embedded once per jitter setting: the numbers equal `evaluate --missing-as-wrong` on each folder (up to which
@@ -10,11 +11,13 @@ of two identical files seeds the jitter) at a fraction of the time. Prints one t
 """
 import argparse
 import hashlib
+import multiprocessing
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
@@ -32,13 +35,27 @@ def digest(path):
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
-def embed_distinct(embedder, resolved):
-    """Embed every distinct file content named by the resolved pairs of all folders once; return {digest: emb}."""
+def embed_share(job):
+    """Worker: embed the paths of one share with one torch thread; return the (N, D) array."""
+    model, device, jitter, paths = job
+    torch.set_num_threads(1)
+    return load_embedder(model, device=device, jitter=jitter).embed_paths(paths, progress=False)
+
+
+def embed_distinct(args, jitter, resolved):
+    """Embed every distinct file content named by the resolved pairs of all folders once, in args.workers
+    processes of one thread each; return {digest: emb}."""
     first = {}
     for paths1, paths2, *_ in resolved:
         for path in paths1 + paths2:
             first.setdefault(digest(path), path)
-    emb = embedder.embed_paths(list(first.values()), progress=True)
+    paths = list(first.values())
+    shares = [(args.model, args.device, jitter, paths[k::args.workers]) for k in range(args.workers)]
+    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+        parts = pool.map(embed_share, shares)
+    emb = np.empty((len(paths), parts[0].shape[1]), np.float32)
+    for k, part in enumerate(parts):
+        emb[k::args.workers] = part
     return dict(zip(first, emb))
 
 
@@ -58,6 +75,7 @@ def main():
     p.add_argument("--pairs", default=str(PAIRS))
     p.add_argument("--jitter", type=int, nargs="+", default=[0])
     p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", type=int, default=2, help="embedding processes, one torch thread each")
     args = p.parse_args()
     resolved = [resolve_pairs(d, args.pairs, skip_missing=True) for d in args.data_dir]
     if not all(len(res[2]) for res in resolved):
@@ -66,9 +84,8 @@ def main():
     print(f"{'folder':<40} {'jitter':>6} {'missing pairs':>13} {'accuracy':>16} {'VAL@1e-3':>9} {'AUC':>7} "
           f"{'embed s':>8}")
     for jitter in args.jitter:
-        embedder = load_embedder(args.model, device=args.device, jitter=jitter)
         start = time.perf_counter()
-        table = embed_distinct(embedder, resolved)
+        table = embed_distinct(args, jitter, resolved)
         seconds = time.perf_counter() - start
         for folder, res in zip(args.data_dir, resolved):
             m = row(folder, res, table, all_folds)
