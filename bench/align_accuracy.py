@@ -14,6 +14,7 @@ import hashlib
 import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,8 @@ def embed_distinct(args, jitter, resolved):
             first.setdefault(digest(path), path)
     paths = list(first.values())
     shares = [(args.model, args.device, jitter, paths[k::args.workers]) for k in range(args.workers)]
-    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-        parts = pool.map(embed_share, shares)
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(embed_share, shares))    # not a Pool: its daemonic workers cannot start loaders
     emb = np.empty((len(paths), parts[0].shape[1]), np.float32)
     for k, part in enumerate(parts):
         emb[k::args.workers] = part
