@@ -188,7 +188,7 @@ def parse_args(argv=None):
     p.add_argument("--identities", type=int, default=40, help="identities trained on (a slice of the data)")
     p.add_argument("--epochs", type=int, default=2, help="stage-1 epochs per run")
     p.add_argument("--triplet-steps", type=int, default=10, help="end-to-end stage-2 steps per run (0: skip)")
-    p.add_argument("--quick", action="store_true", help="12 identities, 1 epoch, 4 stage-2 steps")
+    p.add_argument("--quick", action="store_true", help="16 identities (one stage-2 batch), 1 epoch, 4 stage-2 steps")
     p.add_argument("--breakdown", action="store_true", help="CPU cost of each part of a step instead")
     p.add_argument("--peer", choices=("softmax", "triplet"), help=argparse.SUPPRESS)
     p.add_argument("--sets", default="[]", help=argparse.SUPPRESS)
@@ -216,7 +216,7 @@ def main():
         print(json.dumps(plain_loop(args.peer, json.loads(args.sets))))
         return
     if args.quick:
-        args.identities, args.epochs, args.triplet_steps = 12, 1, 4
+        args.identities, args.epochs, args.triplet_steps = 16, 1, 4
     work_root = Path(tempfile.mkdtemp(prefix="bench_stage1_"))
     try:
         compare(args, work_root)
