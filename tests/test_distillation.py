@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import train
+from tripletloss import ROOT
 from tests.conftest import tiny_overrides
 from tests.test_train_stages import run_stage
 from tripletloss.data.dataset import FaceDataset
@@ -21,7 +22,7 @@ from tripletloss.inference import compute_outputs, net_from_checkpoint
 from tripletloss.net import build_net
 from tripletloss.settings import load_settings
 from tripletloss.stages.batches import TeacherBatches
-from tripletloss.stages.job import load_training_data
+from tripletloss.stages.job import init_from_checkpoint, load_training_data
 from tripletloss.stages.teacher import teacher_targets
 
 CPU = torch.device("cpu")
@@ -176,3 +177,17 @@ def test_the_student_learns_to_match_the_teacher(setup, orl_dir):
                                                     num_workers=0, progress=False)[0], teacher_out).mean().item()
             for net in (initial, student)]
     assert gaps[1] < 0.5 * gaps[0], gaps
+
+
+def test_stage2_on_a_distilled_model_starts_from_its_distilled_embedding(tmp_path):
+    """triplet_distill.yaml: backbone and distill head frozen, fc9_1 the identity on the distilled descriptor."""
+    student = build_net(ROOT / "prototxt_like" / "softmax_distill.yaml", {"num_classes": 5})
+    save_atomic({"format": FORMAT, "net": student.spec, "model": student.layers.state_dict()}, tmp_path / "s.pt")
+    net = build_net(ROOT / "prototxt_like" / "triplet_distill.yaml", {"embedding_size": 128})
+    init_from_checkpoint(net, tmp_path / "s.pt")
+    x = torch.randn(3, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out, distilled = net.eval()(x), student.eval()(x, ["distill"])["distill"]
+    assert torch.equal(out["features"], distilled)
+    torch.testing.assert_close(out["embedding"], F.normalize(distilled, dim=1))
+    assert {"bn8", "distill"} <= set(net.frozen_layers()) and "fc9_1" not in net.frozen_layers()
