@@ -51,7 +51,8 @@ prelogits_norm_p = 1.0     # the p of that norm
 # import-dlib) on dlib_chip_150 copies of the training images (align --landmarks dlib_chip_150). Teacher
 # descriptors are computed once and cached under work_dir/teacher_cache/.
 teacher = ""               # teacher checkpoint; "" = no distillation
-teacher_data_dir = ""      # the teacher's images: same identity folders and file names (any extension) as data_dir
+teacher_data_dir = ""      # the teacher's copies of the images: one root per data_dir root (same order), same
+                           # identity folders and file names (any extension)
 teacher_weight = 1.0       # weight of the distillation term
 teacher_loss = "cosine"    # cosine: squared distance of the L2-normalised descriptors | mse: raw mean squared error
 

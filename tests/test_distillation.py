@@ -23,7 +23,7 @@ from tripletloss.net import build_net
 from tripletloss.settings import load_settings
 from tripletloss.stages.batches import TeacherBatches
 from tripletloss.stages.job import init_from_checkpoint, load_training_data
-from tripletloss.stages.teacher import teacher_targets
+from tripletloss.stages.teacher import copy_index, matching_copies, teacher_targets
 
 CPU = torch.device("cpu")
 TEACHER = """
@@ -104,6 +104,21 @@ def test_descriptors_are_the_teachers_and_computed_once(setup, capsys):
     assert "descriptors from" in out and "computing" not in out and torch.equal(again, descriptors)
 
 
+def test_each_data_root_takes_its_copies_from_the_teacher_root_in_the_same_place(tmp_path):
+    """celeba_subset and celeba_wide both hold celeb_07201/celeb_07201_0001 (different photos): root i of
+    teacher_data_dir serves root i of data_dir, whatever the extension."""
+    for root, ext in (("a", "jpg"), ("b", "jpg"), ("chips_a", "png"), ("chips_b", "png")):
+        (tmp_path / root / "person").mkdir(parents=True)
+        (tmp_path / root / "person" / f"person_0001.{ext}").write_bytes(b"x")
+    (tmp_path / "b" / "person" / "person_0002.jpg").write_bytes(b"x")
+    data_dir = f"{tmp_path / 'a'}:{tmp_path / 'b'}"
+    paths = [str(tmp_path / r / "person" / f) for r, f in (("a", "person_0001.jpg"), ("b", "person_0001.jpg"),
+                                                            ("b", "person_0002.jpg"))]
+    index = copy_index(f"{tmp_path / 'chips_a'}:{tmp_path / 'chips_b'}")
+    assert matching_copies(paths, data_dir, index) == [tmp_path / "chips_a" / "person" / "person_0001.png",
+                                                       tmp_path / "chips_b" / "person" / "person_0001.png", None]
+
+
 def test_a_changed_copy_is_recomputed_not_served_from_the_cache(setup, capsys):
     sets, teacher, copies = setup
     paths, (before, _), _ = targets(sets, capsys)
@@ -149,7 +164,8 @@ def test_mirrored_inputs_get_the_mirrored_descriptor(setup):
 
 @pytest.mark.parametrize("change, message", [
     (["teacher=missing/teacher.pt"], "teacher 'missing/teacher.pt' does not exist"),
-    (["teacher_data_dir="], "teacher_data_dir must be set with teacher"),
+    (["teacher_data_dir="], "teacher_data_dir must be set with teacher, one root"),
+    (["teacher_data_dir=/tmp:/tmp"], "got 2 for 1"),
     (["teacher=", "softmax_weight=0"], "softmax_weight is 0 and no teacher is set"),
     (["softmax_net=NETS/softmax.yaml"], "no 'distill' output, needed by teacher"),
 ])

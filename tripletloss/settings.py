@@ -164,8 +164,10 @@ def _check_teacher(v, source):
     if not resolve_path(v["teacher"]).is_file():
         raise ConfigError(f"{source}: teacher '{v['teacher']}' does not exist (`python -m tripletloss import-dlib` "
                           "writes models/dlib_resnet_v1.pt)")
-    if not v["teacher_data_dir"].strip(":"):
-        raise ConfigError(f"{source}: teacher_data_dir must be set with teacher (the teacher's copies of the images)")
+    roots, data_roots = (len(list(filter(None, v[key].split(":")))) for key in ("teacher_data_dir", "data_dir"))
+    if roots != data_roots:
+        raise ConfigError(f"{source}: teacher_data_dir must be set with teacher, one root (the teacher's copies of "
+                          f"the images) per data_dir root, in the same order; got {roots} for {data_roots}")
     _check_roots(v, "teacher_data_dir", source)
 
 

@@ -1,7 +1,9 @@
 """Distillation targets for stage 1: a teacher network's descriptor of every training image, computed once.
 
-Each training image `<root>/<identity>/<stem>.<ext>` is matched with the teacher's copy of the same photo,
-`<teacher root>/<identity>/<stem>.<any image ext>` (e.g. its dlib_chip_150 alignment). Descriptors of the copy and
+Each training image `<root i>/<identity>/<stem>.<ext>` is matched with the teacher's copy of the same photo,
+`<teacher root i>/<identity>/<stem>.<any image ext>` (e.g. its dlib_chip_150 alignment): the i-th root of
+teacher_data_dir holds the copies of the i-th root of data_dir, since two roots may both hold an
+`<identity>/<stem>` of different photos (celeba_subset and celeba_wide do). Descriptors of the copy and
 of its mirror image are cached in `work_dir/teacher_cache/<key>.pt`, where the key hashes the teacher file's
 bytes and every matched copy's path, size and modification time: changed data or another teacher gives another
 key (computed afresh), never the old descriptors.
@@ -21,18 +23,21 @@ CACHE_DIR = "teacher_cache"
 
 
 def copy_index(teacher_data_dir):
-    """{(identity, file stem): path} of the images under the ':'-joined teacher roots (the first root wins)."""
+    """{(root number, identity, file stem): path} of the images under the ':'-joined teacher roots."""
     index = {}
-    for root in filter(None, teacher_data_dir.split(":")):
+    for number, root in enumerate(filter(None, teacher_data_dir.split(":"))):
         for identity in subfolders(root):
             for path in image_files(identity):
-                index.setdefault((identity.name, path.stem), path)
+                index.setdefault((number, identity.name, path.stem), path)
     return index
 
 
-def matching_copies(paths, index):
-    """The teacher's copy (a Path, or None) of each training image path: same identity folder and file stem."""
-    return [index.get((Path(p).parent.name, Path(p).stem)) for p in paths]
+def matching_copies(paths, data_dir, index):
+    """The teacher's copy (a Path, or None) of each training image path under the ':'-joined `data_dir` roots:
+    same root number, identity folder and file stem."""
+    number_of = {str(Path(root)): n for n, root in enumerate(filter(None, data_dir.split(":")))}
+    keys = [(number_of.get(str(Path(p).parent.parent)), Path(p).parent.name, Path(p).stem) for p in paths]
+    return [index.get(key) for key in keys]
 
 
 def cache_key(teacher_path, copies):
@@ -80,7 +85,7 @@ def teacher_targets(settings, paths, device, progress=True):
     have a teacher copy; raises UserError naming teacher_data_dir when none has.
     """
     teacher, roots = resolve_path(settings["teacher"]), settings["teacher_data_dir"]
-    copies = matching_copies(paths, copy_index(roots))
+    copies = matching_copies(paths, settings["data_dir"], copy_index(roots))
     found = sum(c is not None for c in copies)
     if not found:
         raise UserError(f"teacher_data_dir {roots}: none of the {len(paths)} training images has a copy there "
