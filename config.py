@@ -43,6 +43,22 @@ softmax_label_smoothing = 0.1
 # then unfreeze every layer from `finetune_unfreeze_from` onward (a layer name; "" = the whole net).
 finetune_freeze_epochs = 2
 finetune_unfreeze_from = "res5"
+# Extra stage-1 terms (facenet's train_softmax.py); each weight 0 = off. They act on the net's `prelogits` output
+# (the classifier's input), or on `embedding` when the YAML names no `prelogits`.
+softmax_weight = 1.0       # weight of the cross-entropy; 0 with a teacher: distillation instead of softmax
+center_loss = 0.0          # center loss weight: mean (prelogits - their class centre)^2
+center_loss_alpha = 0.95   # centre update per step: centres[y] -= (1 - alpha) * (centres[y] - prelogits)
+prelogits_norm = 0.0       # weight of the batch mean of the p-norm of the prelogits
+prelogits_norm_p = 1.0     # the p of that norm
+# Distillation: the student's `distill` output (prototxt_like/softmax_distill.yaml) learns to match a teacher
+# network's descriptor of the same photo, e.g. teacher = "models/dlib_resnet_v1.pt" (python -m tripletloss
+# import-dlib) on dlib_chip_150 copies of the training images (align --landmarks dlib_chip_150). Teacher
+# descriptors are computed once and cached under work_dir/teacher_cache/.
+teacher = ""               # teacher checkpoint; "" = no distillation
+teacher_data_dir = ""      # the teacher's copies of the images: one root per data_dir root (same order), same
+                           # identity folders and file names (any extension)
+teacher_weight = 1.0       # weight of the distillation term
+teacher_loss = "cosine"    # cosine: squared distance of the L2-normalised descriptors | mse: raw mean squared error
 
 # ---------------------------------------------------------------- stage 2: triplet training (fc9_1)
 triplet_net = "prototxt_like/triplet.yaml"

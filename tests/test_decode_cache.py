@@ -162,3 +162,12 @@ def test_cached_batches_are_channels_last_normalised_crops(tmp_path, flip):
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
     assert images.is_contiguous(memory_format=torch.channels_last)
     assert labels_out.tolist() == [labels[i] for i, _ in sampler.batches(0)[0]]
+
+
+def test_building_the_cache_leaves_the_global_rng_alone(tmp_path):
+    """A cold cache (built now) and a warm one must give the same run: building draws no global torch numbers."""
+    paths, _ = _faces(tmp_path / "data")
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    open_decode_cache(paths, PRE, tmp_path / "work", num_workers=1, progress=False)
+    assert torch.equal(before, torch.get_rng_state())

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -117,7 +118,10 @@ def _fill(data, keys, folder, old, preprocess, num_workers, progress):
             todo.append(i)
         else:
             data[i] = old_images[row]
-    decoded = DataLoader(_Decoder([keys[i][0] for i in todo], preprocess), batch_size=None, num_workers=num_workers)
+    # A private generator: building the cache must not consume the global torch RNG (a cold and a warm cache
+    # give the same run).
+    decoded = DataLoader(_Decoder([keys[i][0] for i in todo], preprocess), batch_size=None, num_workers=num_workers,
+                         generator=torch.Generator())
     for i, image in zip(todo, tqdm(decoded, desc="decoding images once", total=len(todo),
                                    disable=not progress or not todo, dynamic_ncols=True)):
         bad[i] = image is None

@@ -125,6 +125,7 @@ class TrainLoop:
         # The phase the optimizer was saved in: an epoch-end checkpoint precedes the next epoch's phase switch.
         self._enter_phase(ckpt.get("phase", self.job.phase(self.state.epoch)))
         self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.job.load_training_state(ckpt.get("job_state", {}))
         rng.restore(distributed.own_rng_state(ckpt))
         self.log.resume_at(self.state.epoch, self.state.step)
 
@@ -139,7 +140,7 @@ class TrainLoop:
         path = self.run_dir / (name or f"step-{self.state.step}.pt")
         save_atomic(dict(self.job.model_record(), optimizer=self.optimizer.state_dict(),
                          state=asdict(self.state), phase=self.phase, rng=rng_ranks[0], rng_ranks=rng_ranks,
-                         config=dict(self.settings)), path)
+                         job_state=self.job.training_state(), config=dict(self.settings)), path)
         if name is None:
             prune_checkpoints(self.run_dir, self.settings["keep_checkpoints"])
         return path
@@ -206,6 +207,7 @@ class TrainLoop:
         if self.settings["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(self.job.net.parameters(), self.settings["grad_clip"])
         self.optimizer.step()
+        self.job.after_step()
         st.nonfinite = 0
         return dict(stats, loss=loss.item())
 

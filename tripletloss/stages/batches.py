@@ -44,8 +44,34 @@ class ImageBatches(_SamplerBatches):
         loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=self.num_workers,
                             generator=torch.Generator(), worker_init_fn=_leave_stop_signals_to_main,
                             pin_memory=self.device.type == "cuda")
-        for images, labels, _, bad in loader:
-            yield images.to(self.device, non_blocking=True), labels.to(self.device), [b for b in bad if b]
+        # The loader walks the sampler's batches in order: zipped with them, each batch comes with its seeds.
+        for (images, labels, index, bad), batch in zip(loader, iter(self.sampler)):
+            yield (images.to(self.device, non_blocking=True), self.targets(labels, index, batch),
+                   [b for b in bad if b])
+
+    def targets(self, labels, index, batch):
+        """What the objective gets as labels: the identity labels (on the device) of the loaded images."""
+        return labels.to(self.device)
+
+
+class TeacherBatches(ImageBatches):
+    """ImageBatches whose labels are (labels, teacher descriptors, has_teacher) for distillation.
+
+    `descriptors` (2, N, D) hold the teacher's output for each image's copy and its mirror image; the mirrored
+    one is used where the training flip of the sample's seed mirrored the student's input. The rows are those of
+    the images actually loaded (an undecodable image's replacement). `has_teacher` (N,) is false for images
+    without a teacher copy.
+    """
+
+    def __init__(self, dataset, sampler, num_workers, device, descriptors, has_teacher):
+        super().__init__(dataset, sampler, num_workers, device)
+        self.descriptors, self.has_teacher = descriptors, has_teacher
+
+    def targets(self, labels, index, batch):
+        """(labels, the teacher's descriptors of the loaded images as the student saw them, has_teacher)."""
+        flips = flip_coin([seed for _, seed in batch]) & self.dataset.random_flip
+        descriptors = self.descriptors[torch.as_tensor(flips.astype(np.int64)), index]
+        return labels.to(self.device), descriptors.to(self.device), self.has_teacher[index].to(self.device)
 
 
 class CachedImageBatches(_SamplerBatches):

@@ -122,6 +122,16 @@ class Job:
         """Return (loss tensor, {stat: float}) for one batch."""
         raise NotImplementedError
 
+    def after_step(self):
+        """Called after each optimizer step that was taken (not after a skipped non-finite one)."""
+
+    def training_state(self):
+        """Tensors besides the net and optimizer that a resumable checkpoint must hold (a dict)."""
+        return {}
+
+    def load_training_state(self, state):
+        """Restore what training_state() returned."""
+
 
 def step_generator(seed, step, device):
     """A torch.Generator on `device` seeded from (seed, step): mining draws are reproducible and resumable."""
