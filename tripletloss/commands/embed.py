@@ -3,7 +3,7 @@ import numpy as np
 
 from tripletloss.data.folders import scan_folders
 from tripletloss.evaluation.export import FORMATS, write_embeddings
-from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
+from tripletloss.evaluation.model_options import add_jitter_argument, add_model_arguments, embedder_from_args
 from tripletloss.outputs import file_target, refuse_inside
 
 
@@ -15,6 +15,7 @@ def register(subparsers):
                    help="embeddings .npy (FILE's name with .labels.csv goes beside it)")
     p.add_argument("--format", choices=FORMATS, default="npy", help="csv: also write FILE.reps.csv (OpenFace)")
     p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
+    add_jitter_argument(p)
     p.set_defaults(func=run)
 
 
