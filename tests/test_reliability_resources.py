@@ -46,8 +46,8 @@ def dead_pid():
 
 
 def test_workers_capped_tied_to_the_trainer_and_one_process_per_run(tmp_path, orl_dir, capsys):
-    overrides = tiny_overrides(tmp_path, orl_dir, extra=["num_workers=100000", "checkpoint_every_steps=1",
-                                                         "softmax_epochs=50"])
+    overrides = tiny_overrides(tmp_path, orl_dir, extra=["num_workers=100000", "decode_cache=false",
+                                                         "checkpoint_every_steps=1", "softmax_epochs=50"])
     proc = start(train_cmd("softmax", overrides))
     run_dir = wait_for_checkpoints(proc, tmp_path / "runs", "softmax", 1, timeout=300)
     workers = children(proc.pid)
