@@ -19,6 +19,7 @@ from tripletloss.engine.run_dir import (
     claim_run_dir,
     create_run_dir,
     latest_run_dir,
+    refuse_if_running,
     release_run_dirs,
 )
 from tripletloss.errors import UserError
@@ -112,10 +113,11 @@ def _train(args):
     ckpt = None
     if args.resume:
         path = _resume_checkpoint(args, settings)
-        if os.environ.get("RANK", "0") == "0":  # rank 0 (under torchrun too) before reading: another process of
-            claim_run_dir(path.parent)           # this run may be rewriting its checkpoints
+        refuse_if_running(path.parent)  # before reading: another process of this run may be pruning checkpoints
         ckpt = load_checkpoint(path)
         saved = _resumed_settings(ckpt, path, args)
+        if os.environ.get("RANK", "0") == "0":  # rank 0 (under torchrun too) holds the lock
+            claim_run_dir(path.parent)
         settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
     device = distributed.setup(settings["device"])  # joins torchrun's process group when launched by torchrun
     rank, world = distributed.rank(), distributed.world_size()

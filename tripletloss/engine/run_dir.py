@@ -13,13 +13,8 @@ LOCK_NAME = ".lock"
 _HELD = []  # open lock files: the lock lasts as long as this process (the OS drops it even on SIGKILL)
 
 
-def claim_run_dir(run_dir):
-    """Take run_dir/.lock for the rest of this process's life and delete checkpoint temp files of dead writers.
-
-    Raises UserError when another process holds the lock (two trainings of one run would overwrite each
-    other's checkpoints). Returns nothing.
-    """
-    lock = open(Path(run_dir) / LOCK_NAME, "a+")
+def _take(lock, run_dir):
+    """flock open file `lock` (run_dir's lock file) exclusively; UserError naming the holder's pid if taken."""
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -28,6 +23,23 @@ def claim_run_dir(run_dir):
         lock.close()
         raise UserError(f"{run_dir}: another training process (pid {holder}) is running this run; wait for it to "
                         f"end or stop it first") from None
+
+
+def refuse_if_running(run_dir):
+    """Raise UserError (as claim_run_dir) when another process holds run_dir's lock; creates nothing."""
+    if (Path(run_dir) / LOCK_NAME).is_file():
+        with open(Path(run_dir) / LOCK_NAME) as lock:
+            _take(lock, run_dir)
+
+
+def claim_run_dir(run_dir):
+    """Take run_dir/.lock for the rest of this process's life and delete checkpoint temp files of dead writers.
+
+    Raises UserError when another process holds the lock (two trainings of one run would overwrite each
+    other's checkpoints). Returns nothing.
+    """
+    lock = open(Path(run_dir) / LOCK_NAME, "a+")
+    _take(lock, run_dir)
     lock.truncate(0)
     lock.write(f"{os.getpid()}\n")
     lock.flush()
