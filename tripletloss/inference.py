@@ -12,14 +12,17 @@ from tripletloss.net import Net
 
 
 class _Images(Dataset):
-    def __init__(self, paths, preprocess):
-        self.paths, self.preprocess = paths, preprocess
+    """Network inputs of image files or of RGB uint8 arrays (already decoded, e.g. aligned faces)."""
+
+    def __init__(self, images, preprocess):
+        self.images, self.preprocess = images, preprocess
 
     def __len__(self):
-        return len(self.paths)
+        return len(self.images)
 
     def __getitem__(self, i):
-        return to_input(read_image(self.paths[i]), self.preprocess)
+        image = self.images[i]
+        return to_input(image if isinstance(image, np.ndarray) else read_image(image), self.preprocess)
 
 
 def pick_device(name="auto"):
@@ -40,7 +43,7 @@ def batch_outputs(net, images, output, with_mirror):
 @torch.no_grad()
 def compute_outputs(net, paths, preprocess, output, device, with_mirror=False, batch_size=64, num_workers=2,
                     progress=True):
-    """Run `net` in eval mode on the images at `paths` (centre crop; each file decoded once).
+    """Run `net` in eval mode on the images at `paths` (files or RGB arrays; centre crop; each decoded once).
 
     Returns batch_outputs' float32 CPU tensor (V, N, ...) of blob `output` over all images. Restores the net's
     training mode.
@@ -55,10 +58,12 @@ def compute_outputs(net, paths, preprocess, output, device, with_mirror=False, b
 
 
 class Embedder:
-    """Maps face image files to L2-normalised embeddings with a network and its preprocess dict."""
+    """Maps face image files to L2-normalised embeddings with a network and its preprocess dict; with a
+    FaceAligner (tripletloss.face_input), embed_faces aligns raw photos first."""
 
-    def __init__(self, net, preprocess, device=None, output="embedding"):
-        self.net, self.preprocess, self.output = net, preprocess, output
+    def __init__(self, net, preprocess, device=None, output="embedding", aligner=None, calibration=None):
+        self.net, self.preprocess, self.output, self.aligner = net, preprocess, output, aligner
+        self.calibration = calibration
         self.device = device or next(net.parameters()).device
 
     def embed_paths(self, paths, batch_size=64, flip=False, progress=True):
@@ -71,6 +76,19 @@ class Embedder:
         emb = F.normalize(variants.flatten(2), dim=2).sum(0)
         return F.normalize(emb, dim=1).numpy().astype(np.float32)
 
+    def embed_faces(self, paths, flip=False, progress=True):
+        """Embed the faces of image files, aligning them first when the embedder has an aligner.
+
+        Returns (emb, found): emb a float32 (M, D) array for the M images where a face was found, in order,
+        and found a bool (N,) array over `paths`. Without an aligner every image counts as found.
+        """
+        if self.aligner is None:
+            return self.embed_paths(paths, flip=flip, progress=progress), np.ones(len(paths), dtype=bool)
+        faces = self.aligner.faces(paths, progress=progress)
+        found = np.array([face is not None for face in faces], dtype=bool)
+        kept = [face for face in faces if face is not None]
+        return self.embed_paths(kept, flip=flip, progress=progress), found
+
 
 def net_from_checkpoint(ckpt, source):
     """Rebuild the Net stored in checkpoint dict `ckpt` (its resolved spec) and load its weights exactly."""
@@ -80,8 +98,9 @@ def net_from_checkpoint(ckpt, source):
 
 
 def load_embedder(path, device=None):
-    """Load the checkpoint at `path` and return an Embedder on `device` (default: CUDA if available)."""
+    """Load the checkpoint at `path` and return an Embedder on `device` (default: CUDA if available); its
+    `calibration` is the checkpoint's (see tripletloss.evaluation.calibration), or None."""
     ckpt = load_checkpoint(path)
     device = pick_device(device or "auto")
     net = net_from_checkpoint(ckpt, path).to(device).eval()
-    return Embedder(net, ckpt["preprocess"], device)
+    return Embedder(net, ckpt["preprocess"], device, calibration=ckpt.get("calibration"))

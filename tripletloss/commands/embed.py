@@ -3,7 +3,7 @@ import numpy as np
 
 from tripletloss.data.folders import scan_folders
 from tripletloss.evaluation.export import FORMATS, write_embeddings
-from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
+from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args, keep_found
 
 
 def register(subparsers):
@@ -19,7 +19,8 @@ def register(subparsers):
 def run(args):
     """Embed every image under --data-dir and write the files."""
     paths, labels, names = scan_folders(args.data_dir)
-    emb = np.asarray(embedder_from_args(args).embed_paths(paths, flip=args.flip, progress=True))
-    for path in write_embeddings(emb, paths, [names[i] for i in labels], args.out, args.format):
+    emb, found = embedder_from_args(args).embed_faces(paths, flip=args.flip, progress=True)
+    paths, identities = keep_found(found, paths, [names[i] for i in labels])
+    for path in write_embeddings(np.asarray(emb), paths, identities, args.out, args.format):
         print(f"wrote {path}")
     return 0

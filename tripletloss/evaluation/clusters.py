@@ -69,7 +69,8 @@ def cluster_folder(embedder, data_dir, out_dir, k=None, method="kmeans", max_ide
     each thumbnail bordered in its identity's colour and captioned with its name) and tsne.png.
     """
     paths, labels, names = subsample(*scan_folders(data_dir), max_identities, max_per_identity)
-    emb = np.asarray(embedder.embed_paths(paths, progress=progress))
+    emb, found = embedder.embed_faces(paths, progress=progress)
+    paths, labels = list(np.asarray(paths, dtype=object)[found]), labels[found]
     k = k or len(names)
     pred = cluster_embeddings(emb, k, method)
     out_dir = Path(out_dir)

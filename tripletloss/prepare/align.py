@@ -3,7 +3,7 @@
 `align_face` works on one image in memory; `align_dataset` walks RAW/<identity>/<images> into
 OUT/<identity>/<name>.<ext> with worker processes, skipping outputs that already exist (so an interrupted run
 resumes) and writing each output atomically (temp file + rename). Images without a usable face are listed in
-OUT/align_report.tsv (source path, reason).
+OUT/align_report.tsv (source path, reason); OUT/alignment.json records the template, size and margin.
 """
 import multiprocessing
 import os
@@ -21,6 +21,7 @@ from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
 from tripletloss.prepare.dataset import identity_dirs
 from tripletloss.prepare.landmarks import load_detector, load_predictor, require_dlib
+from tripletloss.prepare.record import write_record
 from tripletloss.prepare.templates import target_points
 
 REPORT_NAME = "align_report.tsv"
@@ -85,6 +86,7 @@ class AlignOptions:
     margin: int = 0
     upsample: int = 1
     ext: str = "png"
+    keep_aligned: bool = False  # inference: an image already size x size is taken as aligned, not re-aligned
 
 
 @dataclass
@@ -146,36 +148,47 @@ def _init_worker(options):
                    predictor=load_predictor(options.template.num_points))
 
 
+def face_of(src):
+    """Worker: return (src, aligned RGB face or None, reason) for one source image, with this process's models."""
+    opts = _WORKER["options"]
+    try:
+        image = read_image(src)
+    except BadImageError:
+        return src, None, "cannot decode image"
+    if opts.keep_aligned and image.shape[:2] == (opts.size, opts.size):
+        return src, image, ""
+    try:
+        face = align_face(image, _WORKER["detector"], _WORKER["predictor"], opts.template, opts.size, opts.margin,
+                          opts.upsample)
+    except (cv2.error, RuntimeError) as exc:
+        return src, None, f"alignment error: {str(exc).strip().splitlines()[-1]}"
+    if face is None:
+        return src, None, f"no face found (upsample {opts.upsample} and {opts.upsample + 1})"
+    return src, face, ""
+
+
 def _align_one(job):
     """Align one (src, dst) job in a worker; return (src, status, reason) with status aligned/skipped/failed."""
     src, dst = job
     if dst.exists():
         return src, "skipped", ""
-    try:
-        image = read_image(src)
-    except BadImageError:
-        return src, "failed", "cannot decode image"
-    opts = _WORKER["options"]
-    try:
-        face = align_face(image, _WORKER["detector"], _WORKER["predictor"], opts.template, opts.size, opts.margin,
-                          opts.upsample)
-    except (cv2.error, RuntimeError) as exc:
-        return src, "failed", f"alignment error: {str(exc).strip().splitlines()[-1]}"
+    _, face, reason = face_of(src)
     if face is None:
-        return src, "failed", f"no face found (upsample {opts.upsample} and {opts.upsample + 1})"
+        return src, "failed", reason
     dst.parent.mkdir(parents=True, exist_ok=True)
     write_image(dst, face)
     return src, "aligned", ""
 
 
-def _results(jobs, options, workers):
-    """Yield _align_one results for `jobs`, in-process for one worker, else from a process pool."""
+def run_workers(work, jobs, options, workers):
+    """Yield `work(job)` (_align_one or face_of) for `jobs`, in-process for one worker, else from a process pool
+    (in completion order)."""
     if workers <= 1:
         _init_worker(options)
-        yield from map(_align_one, jobs)
+        yield from map(work, jobs)
         return
     with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (options,)) as pool:
-        yield from pool.imap_unordered(_align_one, jobs, chunksize=4)
+        yield from pool.imap_unordered(work, jobs, chunksize=4)
 
 
 def align_dataset(raw, out, options, workers=1, random_order=False, progress=True):
@@ -194,7 +207,7 @@ def align_dataset(raw, out, options, workers=1, random_order=False, progress=Tru
     summary.skipped = len(jobs) - len(todo)
     if random_order:
         random.shuffle(todo)
-    for src, status, reason in tqdm(_results(todo, options, workers), total=len(todo),
+    for src, status, reason in tqdm(run_workers(_align_one, todo, options, workers), total=len(todo),
                                     desc="align", unit="img", disable=not progress):
         if status == "failed":
             summary.failed.append((str(src), reason))
@@ -203,6 +216,7 @@ def align_dataset(raw, out, options, workers=1, random_order=False, progress=Tru
         else:
             summary.aligned += 1
     write_report(out / REPORT_NAME, summary.failed)
+    write_record(out, options)
     return summary
 
 

@@ -13,6 +13,7 @@ from tripletloss.engine.checkpoint import (
 from tripletloss.errors import CheckpointError, ConfigError
 from tripletloss.net import build_net
 from tripletloss.net.spec import input_of
+from tripletloss.prepare.record import with_alignment
 from tripletloss.settings import resolve_path
 
 
@@ -80,10 +81,12 @@ class Job:
     finetuning = False  # initialised from another model with a freeze schedule (softmax --finetune)
 
     def __init__(self, net, settings, preprocess, classes, variables, device):
-        self.net, self.settings, self.preprocess = net.to(device), settings, preprocess
+        self.net, self.settings = net.to(device), settings
+        self.preprocess = with_alignment(preprocess, settings["data_dir"])  # the template inference aligns with
         self.classes, self.variables, self.device = classes, variables, device
         self.model = self.net  # what runs the forward pass: the net, or its DDP wrapper (engine.distributed.wrap)
         self.spec_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
+        self.calibration = None  # from the latest validation, stored with the model (evaluation.calibration)
         self.base_lr = settings[f"{self.stage}_lr"]
 
     @functools.cached_property
@@ -101,19 +104,22 @@ class Job:
 
     def model_record(self):
         """Return the inference part of a checkpoint: net spec, weights, preprocess, classes."""
-        return {"format": FORMAT, "stage": self.stage, "net": self.net.spec, "variables": self.variables,
-                "model": self.net.layers.state_dict(), "preprocess": self.preprocess, "classes": self.classes,
-                "finetuned": self.finetuning}
+        record = {"format": FORMAT, "stage": self.stage, "net": self.net.spec, "variables": self.variables,
+                  "model": self.net.layers.state_dict(), "preprocess": self.preprocess, "classes": self.classes,
+                  "finetuned": self.finetuning}
+        return {**record, "calibration": self.calibration} if self.calibration else record
 
     def evaluate(self, epoch):
         """Verification metrics on lfw_dir/pairs after `epoch` when configured and due; else None."""
         s = self.settings
         if not s["lfw_dir"] or (epoch + 1) % s["eval_every_epochs"]:
             return None
-        from tripletloss.evaluation import evaluate_pairs
+        from tripletloss.evaluation.calibration import calibration_from
+        from tripletloss.evaluation.verification import verify
         from tripletloss.inference import Embedder
-        metrics = evaluate_pairs(Embedder(self.net, self.preprocess, self.device), s["lfw_dir"], s["pairs"],
-                                 flip=s["eval_flip"])
+        metrics, heldout, issame = verify(Embedder(self.net, self.preprocess, self.device), s["lfw_dir"],
+                                          s["pairs"], flip=s["eval_flip"], skip_missing=True)
+        self.calibration = calibration_from(metrics, heldout, issame, flip=s["eval_flip"], source=s["pairs"])
         return {k: metrics[k] for k in ("accuracy", "val", "auc", "eer")}
 
     def objective(self, inputs, labels, step):
