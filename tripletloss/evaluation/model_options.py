@@ -48,9 +48,10 @@ def chosen_alignment(args, preprocess):
         print(f"warning: {args.model} records no alignment template: images are used as given (pass --landmarks "
               f"NAME to align raw photos, --aligned if they are aligned)", file=sys.stderr)
         return None
-    have = read_record(getattr(args, "data_dir", None))
+    folder = getattr(args, "data_dir", None) or getattr(args, "unlabelled", None)
+    have = read_record(folder)
     if have is not None and have != {**have, **wanted}:
-        print(f"warning: {args.data_dir} was aligned with {describe(have)} but {args.model} expects "
+        print(f"warning: {folder} was aligned with {describe(have)} but {args.model} expects "
               f"{describe(wanted)}: images are used as given", file=sys.stderr)
     return None if have is not None else wanted
 
