@@ -11,7 +11,9 @@ def register(subparsers):
     p = subparsers.add_parser("embed", help="export embeddings and labels of a dataset", description=__doc__)
     add_model_arguments(p)
     p.add_argument("--out", required=True, metavar="FILE", help="embeddings .npy (labels.csv goes beside it)")
-    p.add_argument("--format", choices=FORMATS, default="npy", help="csv: also write reps.csv beside FILE")
+    p.add_argument("--format", choices=FORMATS, default="npy",
+                   help="csv: also write reps.csv beside FILE; openface: reps.csv and labels.csv as OpenFace's "
+                        "label,path rows")
     p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
     p.set_defaults(func=run)
 

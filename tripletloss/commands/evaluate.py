@@ -55,7 +55,8 @@ def run(args):
     metrics, heldout, issame = verify(embedder, args.data_dir, args.pairs, args.flip, args.subtract_mean,
                                       args.metric, progress=True, skip_missing=args.skip_missing)
     if args.plot:
-        save_roc(heldout, issame, args.plot, title=f"ROC, AUC {metrics['auc']:.4f}")
+        save_roc(heldout, issame, args.plot, title=f"ROC, AUC {metrics['auc']:.4f}",
+                 operating_point=(metrics["far"], metrics["val"]))
     print(json.dumps({k: metrics[k] for k in JSON_KEYS}) if args.json else format_table(metrics))
     if args.calibrate:
         calibrate(args, embedder, metrics, heldout, issame)
