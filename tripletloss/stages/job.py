@@ -1,6 +1,8 @@
 """What both stages share: building the net, restoring weights, the checkpoint record and periodic evaluation."""
 import functools
+import sys
 
+import numpy as np
 import torch
 
 from tripletloss.data.folders import read_identity_list, scan_folders
@@ -10,7 +12,7 @@ from tripletloss.engine.checkpoint import (
     restore_layers,
     summarise,
 )
-from tripletloss.errors import CheckpointError, ConfigError
+from tripletloss.errors import CheckpointError, ConfigError, UserError
 from tripletloss.net import build_net
 from tripletloss.net.spec import input_of
 from tripletloss.prepare.record import with_alignment
@@ -27,7 +29,27 @@ def load_training_data(settings):
         from tripletloss.data.synthetic import ensure_default_dataset
         data_dir = str(ensure_default_dataset())
     wanted = read_identity_list(settings["train_identities"]) if settings["train_identities"] else None
-    return scan_folders(data_dir, wanted)
+    if wanted is None:
+        return report_training_data(scan_folders(data_dir), data_dir)
+    everything = scan_folders(data_dir)
+    absent = sorted(set(wanted) - set(everything[2]))
+    if len(absent) == len(set(wanted)):
+        raise UserError(f"train_identities {settings['train_identities']}: none of its {len(absent)} names is an "
+                        f"identity folder with images under {data_dir}")
+    if absent:
+        print(f"warning: {len(absent)} names in {settings['train_identities']} have no images under {data_dir} "
+              f"(first: {', '.join(absent[:5])})", file=sys.stderr)
+    return report_training_data(scan_folders(data_dir, wanted), data_dir)
+
+
+def report_training_data(data, data_dir):
+    """Print what training runs on (identities, images, identities with one image) and return `data`, a
+    scan_folders() triple."""
+    paths, labels, names = data
+    singles = int(np.sum(np.bincount(labels, minlength=len(names)) == 1))
+    print(f"training data {data_dir}: {len(names)} identities, {len(paths)} images, {singles} identities with "
+          f"one image")
+    return data
 
 
 def check_input_size(settings, key):
