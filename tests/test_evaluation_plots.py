@@ -6,7 +6,7 @@ import pytest
 from tests.evaluation_helpers import assert_png_drawn
 from tripletloss.cli import main
 from tripletloss.errors import UserError
-from tripletloss.evaluation.plots import plot_run, run_series, running_mean, save_roc, save_curve
+from tripletloss.evaluation.plots import identity_colours, plot_run, run_series, running_mean, save_curve, save_roc
 from tripletloss.evaluation.runlog import read_metrics
 
 
@@ -87,3 +87,10 @@ def test_several_runs_one_line_each_and_short_runs_visible(tmp_path):
     h, w = image.shape[:2]
     centre = image[int(0.4 * h):int(0.6 * h), int(0.4 * w):int(0.6 * w)]   # the lone point; the legend is in a corner
     assert ((centre[..., 0] > 150) & (centre[..., 2] < 100)).sum() > 5     # matplotlib's first colour, #1f77b4
+
+
+@pytest.mark.parametrize("n", [10, 20, 60])
+def test_neighbouring_identities_get_distinct_frame_colours(n):
+    colours = np.array(identity_colours(n))
+    assert len({tuple(c) for c in colours}) == n
+    assert np.linalg.norm(np.diff(colours, axis=0), axis=1).min() > 0.3   # evenly spaced turbo: ~0.05 at n=60

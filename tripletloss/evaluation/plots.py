@@ -114,7 +114,8 @@ def save_scatter(points, labels, names, path, title):
 
 
 def identity_colours(n):
-    """Return `n` distinguishable RGB colours (channels 0..1), one per identity: tab10, or turbo for more."""
+    """Return `n` distinguishable RGB colours (channels 0..1), one per identity: tab10, or for more, points of
+    turbo spaced by the golden ratio, so that neighbouring identities (by name) never get neighbouring colours."""
     if n <= 10:
         return [colormaps["tab10"](i)[:3] for i in range(n)]
-    return [colormaps["turbo"](0.05 + 0.9 * i / (n - 1))[:3] for i in range(n)]
+    return [colormaps["turbo"](0.05 + 0.9 * ((i * 0.6180339887) % 1.0))[:3] for i in range(n)]

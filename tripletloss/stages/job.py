@@ -142,6 +142,9 @@ class Job:
         metrics, heldout, issame = verify(Embedder(self.net, self.preprocess, self.device), s["lfw_dir"],
                                           s["pairs"], flip=s["eval_flip"], skip_missing=True)
         self.calibration = calibration_from(metrics, heldout, issame, flip=s["eval_flip"], source=s["pairs"])
+        if metrics["skipped_pairs"]:
+            print(f"validation: {metrics['skipped_pairs']} pairs of {s['pairs']} left out (missing images), as "
+                  f"`evaluate --skip-missing` does", file=sys.stderr)
         return {k: metrics[k] for k in ("accuracy", "val", "auc", "eer")}
 
     def objective(self, inputs, labels, step):
