@@ -20,8 +20,8 @@ def test_calibration_thresholds_and_probability():
     dist, issame = pairs()
     calibration = calibration_from({"threshold": 1.1, "accuracy": 0.99}, dist, issame, far_target=0.01)
     assert calibration["threshold"] == 1.1 and calibration["pairs"] == 1000
-    accepted = dist[~issame] < calibration["far_threshold"]
-    assert accepted.sum() == 5 and calibration["far_threshold"] < 1.1    # 1 % of 500 impostors
+    impostors = np.sort(dist[~issame])
+    assert impostors[4] < calibration["far_threshold"] <= impostors[5]    # accepts 1 % of the 500 impostors
     p = same_probability(calibration, [0.3, 1.1, 2.0])
     assert p[0] > 0.99 and 0.3 < p[1] < 0.7 and p[2] < 0.01
     assert threshold_for(calibration, None, "m.pt") == 1.1 and threshold_for(None, 0.5, "m.pt") == 0.5

@@ -29,17 +29,23 @@ def load_training_data(settings):
         from tripletloss.data.synthetic import ensure_default_dataset
         data_dir = str(ensure_default_dataset())
     wanted = read_identity_list(settings["train_identities"]) if settings["train_identities"] else None
-    if wanted is None:
-        return report_training_data(scan_folders(data_dir), data_dir)
-    everything = scan_folders(data_dir)
-    absent = sorted(set(wanted) - set(everything[2]))
+    excluded = read_identity_list(settings["exclude_identities"]) if settings["exclude_identities"] else ()
+    if wanted is not None:
+        check_wanted(wanted, scan_folders(data_dir)[2], settings["train_identities"], data_dir)
+    data = scan_folders(data_dir, wanted, excluded, settings["min_images_per_identity"])
+    return report_training_data(data, data_dir)
+
+
+def check_wanted(wanted, present, list_file, data_dir):
+    """Warn about names of `list_file` (train_identities) that are not among the identities `present` under
+    `data_dir`; raise UserError when none of them is."""
+    absent = sorted(set(wanted) - set(present))
     if len(absent) == len(set(wanted)):
-        raise UserError(f"train_identities {settings['train_identities']}: none of its {len(absent)} names is an "
-                        f"identity folder with images under {data_dir}")
+        raise UserError(f"train_identities {list_file}: none of its {len(absent)} names is an identity folder with "
+                        f"images under {data_dir}")
     if absent:
-        print(f"warning: {len(absent)} names in {settings['train_identities']} have no images under {data_dir} "
+        print(f"warning: {len(absent)} names in {list_file} have no images under {data_dir} "
               f"(first: {', '.join(absent[:5])})", file=sys.stderr)
-    return report_training_data(scan_folders(data_dir, wanted), data_dir)
 
 
 def report_training_data(data, data_dir):
