@@ -119,6 +119,7 @@ def cluster_unlabelled(embedder, folder, out_dir, threshold, method="chinese-whi
     kept = list(np.asarray(paths, dtype=object)[found])
     names = [f"cluster {c}" for c in range(len(np.unique(pred)))]
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     save_cluster_grids(kept, pred, names, pred, out_dir)
     ids = iter(pred)
     with open(out_dir / "clusters.csv", "w", newline="") as f:
