@@ -17,13 +17,17 @@ image_size = 96            # network input (pixels, square); must match the YAML
 resize_size = 108          # images are resized to this, then cropped to image_size (random crop when training)
 crop_fraction = 1.0        # centre square fraction of each image kept before resizing (e.g. 0.6 for loose crops)
 augment_flip = True        # random horizontal flip when training
-num_workers = 2            # DataLoader worker processes (0: load in the main process)
+num_workers = 2            # processes decoding images (the decode cache's first build, or every epoch without it)
+# Decode each training image once into a uint8 cache under work_dir/.decode_cache/ (re-read when a file changes)
+# and crop, flip and normalise whole batches at once: no decoding after the first epoch, no loader processes.
+decode_cache = True
 
 # ---------------------------------------------------------------- run
 work_dir = "runs"          # each run gets work_dir/<stage>-<date>-<time>/ with config, checkpoints and logs
 device = "auto"            # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
 seed = 0                   # seeds python, numpy and torch; the same seed reproduces a run on the same device
 deterministic = False      # torch deterministic algorithms (bit-identical CPU reruns; slower on GPU)
+channels_last = True       # channels-last memory layout for the convolutions (oneDNN: ~11 % less CPU per image)
 checkpoint_every_steps = 0  # also checkpoint every N steps inside an epoch (0: only at epoch ends)
 keep_checkpoints = 3       # keep the newest N step/epoch checkpoints (plus best.pt)
 max_nonfinite_steps = 5    # stop after this many consecutive steps with a NaN/inf loss or gradient

@@ -63,8 +63,9 @@ RULES = {
     "data_dir": Rule(str), "train_identities": Rule(str), "exclude_identities": Rule(str),
     "min_images_per_identity": _pos_int(),
     "image_size": _pos_int(16), "resize_size": _pos_int(16), "crop_fraction": Rule(float, 0.05, 1.0),
-    "augment_flip": Rule(bool), "num_workers": _nonneg(int),
+    "augment_flip": Rule(bool), "num_workers": _nonneg(int), "decode_cache": Rule(bool),
     "work_dir": Rule(str), "device": Rule(str), "seed": _nonneg(int), "deterministic": Rule(bool),
+    "channels_last": Rule(bool),
     "checkpoint_every_steps": _nonneg(int), "keep_checkpoints": _pos_int(), "max_nonfinite_steps": _pos_int(),
     "log_every_steps": _pos_int(),
     "softmax_net": Rule(str), "softmax_epochs": _nonneg(int), "softmax_batch_size": _pos_int(2),
@@ -81,6 +82,10 @@ RULES = {
     "grad_clip": _nonneg(),
     "lfw_dir": Rule(str), "pairs": Rule(str), "eval_every_epochs": _pos_int(), "eval_flip": Rule(bool),
 }
+
+#: Settings added after runs were saved, each with the value that continues such a run exactly: a checkpoint whose
+#: saved settings lack one resumes with this value (channels_last changes the arithmetic; the decode cache does not).
+ADDED_LATER = {"exclude_identities": "", "min_images_per_identity": 1, "decode_cache": True, "channels_last": False}
 
 
 def read_config_file(path):

@@ -3,7 +3,12 @@ import numpy as np
 
 from tripletloss.data.folders import scan_folders
 from tripletloss.evaluation.export import FORMATS, write_embeddings
-from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args, keep_found
+from tripletloss.evaluation.model_options import (
+    add_jitter_argument,
+    add_model_arguments,
+    embedder_from_args,
+    keep_found,
+)
 
 
 def register(subparsers):
@@ -15,6 +20,7 @@ def register(subparsers):
                    help="csv: also write reps.csv beside FILE; openface: reps.csv and labels.csv as OpenFace's "
                         "label,path rows")
     p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
+    add_jitter_argument(p)
     p.set_defaults(func=run)
 
 

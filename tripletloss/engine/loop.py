@@ -4,6 +4,7 @@ A stage supplies a `Job` (see tripletloss/stages/): the net, a batch source, an 
 """
 import signal
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -58,6 +59,40 @@ class _SignalFlag:
             signal.signal(s, handler)
 
 
+def timed(batches):
+    """Yield (batch, seconds spent waiting for it) for each batch of the iterable `batches`."""
+    it = iter(batches)
+    while True:
+        start = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        yield batch, time.perf_counter() - start
+
+
+class StepTimes:
+    """Seconds per step spent waiting for the batch source and computing (forward, backward, update), summed
+    since the last `means()`, which logs them as `time/loader_wait` and `time/compute`."""
+
+    def __init__(self):
+        self._reset()
+
+    def _reset(self):
+        self.wait = self.compute = 0.0
+        self.steps = 0
+
+    def add(self, wait, compute):
+        """Count one step that waited `wait` and computed `compute` seconds."""
+        self.wait, self.compute, self.steps = self.wait + wait, self.compute + compute, self.steps + 1
+
+    def means(self):
+        """Return {time/loader_wait, time/compute: mean seconds per step} since the last call, and start over."""
+        out = {"time/loader_wait": self.wait / self.steps, "time/compute": self.compute / self.steps}
+        self._reset()
+        return out
+
+
 class TrainLoop:
     """Runs `job` for `epochs` epochs in `run_dir`; `resume_from(checkpoint)` first to continue a run."""
 
@@ -67,6 +102,7 @@ class TrainLoop:
         self.state = TrainState()
         self.log = MetricsLog(run_dir, job.stage, enabled=is_main)
         self.optimizer, self.phase = None, None
+        self.times = StepTimes()
 
     def _set_phase(self, epoch):
         self._enter_phase(self.job.phase(epoch))
@@ -123,17 +159,19 @@ class TrainLoop:
     def _run_epoch(self, flag):
         st, job = self.state, self.job
         job.source.set_epoch(st.epoch, st.batch)
-        bar = tqdm(job.source, total=job.steps_per_epoch, initial=st.batch, disable=not self.is_main,
+        bar = tqdm(timed(job.source), total=job.steps_per_epoch, initial=st.batch, disable=not self.is_main,
                    dynamic_ncols=True, desc=f"{job.stage} epoch {st.epoch + 1}/{self.epochs}")
         job.net.train()
-        for inputs, labels, bad in bar:
+        for (inputs, labels, bad), wait in bar:
             self._note_bad_files(bad)
+            start = time.perf_counter()
             stats = self._step(inputs, labels)
+            self.times.add(wait, time.perf_counter() - start)
             st.batch += 1
             st.step += 1
             bar.set_postfix(loss=f"{stats['loss']:.4f}", lr=f"{stats['lr']:.3g}")
             if st.step % self.settings["log_every_steps"] == 0:
-                self.log.log({f"train/{k}": v for k, v in stats.items()},
+                self.log.log({**{f"train/{k}": v for k, v in stats.items()}, **self.times.means()},
                              st.step, st.epoch)
             every = self.settings["checkpoint_every_steps"]
             if every and st.step % every == 0:

@@ -2,6 +2,7 @@
 how their photos are aligned (the checkpoint's alignment record, --landmarks, --aligned)."""
 import sys
 
+from tripletloss.errors import UserError
 from tripletloss.prepare.templates import TEMPLATES
 
 
@@ -56,12 +57,21 @@ def chosen_alignment(args, preprocess):
     return None if have is not None else wanted
 
 
+def add_jitter_argument(parser):
+    """Add --jitter N (dlib's num_jitters: the mean embedding of N jittered copies of each image) to `parser`."""
+    parser.add_argument("--jitter", type=int, default=0, metavar="N",
+                        help="embed each image as the mean over N jittered copies (small random shift, scale, "
+                             "rotation, mirror; dlib's num_jitters), N times slower (default 0: off)")
+
+
 def embedder_from_args(args):
-    """Load the Embedder named by --model / --device (torch is imported only when a command runs), aligning raw
-    photos like the model's training faces unless chosen_alignment says otherwise."""
+    """Load the Embedder named by --model / --device / --jitter (torch is imported only when a command runs),
+    aligning raw photos like the model's training faces unless chosen_alignment says otherwise."""
     from tripletloss.face_input import FaceAligner, align_options
     from tripletloss.inference import load_embedder
-    embedder = load_embedder(args.model, device=args.device)
+    if getattr(args, "jitter", 0) < 0:
+        raise UserError(f"--jitter {args.jitter}: must be >= 0 (the number of jittered copies; 0 = off)")
+    embedder = load_embedder(args.model, device=args.device, jitter=getattr(args, "jitter", 0))
     alignment = chosen_alignment(args, embedder.preprocess)
     if alignment is not None:
         embedder.aligner = FaceAligner(align_options(alignment), workers=args.align_workers)

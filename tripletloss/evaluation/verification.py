@@ -6,7 +6,7 @@ import numpy as np
 
 from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
-from tripletloss.evaluation.protocol import evaluate_folds
+from tripletloss.evaluation.protocol import count_missing_as_wrong, evaluate_folds
 from tripletloss.prepare.pairs import image_for_index, read_pairs
 
 #: The keys of evaluate_pairs()'s result that `evaluate --json` prints.
@@ -83,20 +83,29 @@ def drop_faceless(found, paths1, paths2, issame, folds, skip_missing):
     return issame[found], folds[found]
 
 
+#: What verify does with a pair whose image is missing: stop (UserError), leave it out, or count it as wrong.
+MISSING = ("error", "skip", "wrong")
+
+
 def verify(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, metric="euclidean", progress=False,
-           skip_missing=False):
+           missing="error"):
     """Run the verification protocol of a pairs file with `embedder`; return (metrics, heldout, issame).
 
-    metrics is evaluate_folds()'s dict plus skipped_pairs; heldout the (N,) held-out pair distances and issame
-    the (N,) labels, for an ROC plot.
+    `missing` (one of MISSING) says what a pair with a missing image does: "error" raises UserError, "skip"
+    leaves it out, "wrong" leaves it out of the thresholds and the distance metrics and counts it as wrongly
+    classified in accuracy (count_missing_as_wrong). metrics is evaluate_folds()'s dict plus skipped_pairs (pairs
+    with a missing image) and missing; heldout the (N,) held-out pair distances and issame the (N,) labels, for
+    an ROC plot.
     """
-    paths1, paths2, issame, folds, skipped = resolve_pairs(data_dir, pairs_path, skip_missing)
+    paths1, paths2, issame, folds, skipped = resolve_pairs(data_dir, pairs_path, missing != "error")
     if not len(issame):
         raise UserError(f"{pairs_path}: no pair has both of its images in {data_dir}")
     emb1, emb2, found = embed_pairs(embedder, paths1, paths2, flip, progress)
-    issame, folds = drop_faceless(found, paths1, paths2, issame, folds, skip_missing)
+    issame, folds = drop_faceless(found, paths1, paths2, issame, folds, missing != "error")
     metrics, heldout = evaluate_folds(emb1[found], emb2[found], issame, folds, metric, subtract_mean)
-    return dict(metrics, skipped_pairs=skipped, faceless_pairs=int((~found).sum())), heldout, issame
+    if missing == "wrong":                                        # faceless pairs count as missing too
+        metrics = count_missing_as_wrong(metrics, folds, [p.fold for p in read_pairs(pairs_path)])
+    return dict(metrics, skipped_pairs=skipped, faceless_pairs=int((~found).sum()), missing=missing), heldout, issame
 
 
 def evaluate_pairs(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, progress=False,
@@ -108,4 +117,4 @@ def evaluate_pairs(embedder, data_dir, pairs_path, flip=False, subtract_mean=Fal
     trainer can call this every few epochs.
     """
     return verify(embedder, data_dir, pairs_path, flip, subtract_mean, progress=progress,
-                  skip_missing=skip_missing)[0]
+                  missing="skip" if skip_missing else "error")[0]

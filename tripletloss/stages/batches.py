@@ -1,11 +1,15 @@
-"""Batch sources for the loop: decoded images through a DataLoader, or cached backbone features."""
+"""Batch sources for the loop: images decoded through a DataLoader, images from the decode cache, or cached
+backbone features."""
 import signal
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from tripletloss.data.transforms import flip_coin
+from tripletloss.data.dataset import FaceDataset, Replacements
+from tripletloss.data.decode_cache import open_decode_cache
+from tripletloss.data.transforms import augment_batch, flip_coin
+from tripletloss.engine import distributed
 
 
 def _leave_stop_signals_to_main(worker_id):
@@ -42,6 +46,43 @@ class ImageBatches(_SamplerBatches):
                             pin_memory=self.device.type == "cuda")
         for images, labels, _, bad in loader:
             yield images.to(self.device, non_blocking=True), labels.to(self.device), [b for b in bad if b]
+
+
+class CachedImageBatches(_SamplerBatches):
+    """Yields (images, labels, bad file paths) on `device` for the batches of `sampler`, from `decoded` = (uint8
+    resized squares, bad flags) of data.decode_cache: no decoding and no worker processes; the batch is cropped,
+    flipped and normalised at once by transforms.augment_batch, on the device, bit-identical to ImageBatches."""
+
+    def __init__(self, decoded, paths, labels, sampler, preprocess, random_flip, device):
+        (self.images, self.bad), self.paths = decoded, list(paths)
+        self.labels, self.replacements = torch.as_tensor(np.asarray(labels)), Replacements(paths, labels)
+        self.sampler, self.preprocess, self.random_flip, self.device = sampler, preprocess, random_flip, device
+
+    def __iter__(self):
+        for batch in self.sampler:
+            used = [self.replacements.first_good(i, seed, self._usable)[0] for i, seed in batch]
+            rows = torch.from_numpy(self.images[used])
+            if self.device.type == "cuda":
+                rows = rows.pin_memory()  # an asynchronous copy of uint8 rows, a quarter of the float batch
+            rows = rows.to(self.device, non_blocking=True)
+            seeds = [seed for _, seed in batch]
+            yield (augment_batch(rows, seeds, self.preprocess, self.random_flip),
+                   self.labels[used].to(self.device), [self.paths[i] for (i, _), u in zip(batch, used) if i != u])
+
+    def _usable(self, index):
+        """True for an image that could be decoded, else None (Replacements.first_good's convention)."""
+        return None if self.bad[index] else True
+
+
+def image_batches(paths, labels, preprocess, sampler, settings, device, progress=True):
+    """The training batch source over image files: CachedImageBatches with `decode_cache` (the cache built or
+    updated first, by the main process first under torchrun), else ImageBatches decoding every epoch."""
+    if not settings["decode_cache"]:
+        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"])
+        return ImageBatches(dataset, sampler, settings["num_workers"], device)
+    decoded = distributed.main_first(open_decode_cache, paths, preprocess, settings["work_dir"],
+                                     settings["num_workers"], progress)
+    return CachedImageBatches(decoded, paths, labels, sampler, preprocess, settings["augment_flip"], device)
 
 
 class FeatureBatches(_SamplerBatches):

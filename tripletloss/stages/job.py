@@ -109,7 +109,8 @@ class Job:
     finetuning = False  # initialised from another model with a freeze schedule (softmax --finetune)
 
     def __init__(self, net, settings, preprocess, classes, variables, device):
-        self.net, self.settings = net.to(device), settings
+        layout = torch.channels_last if settings["channels_last"] else torch.contiguous_format
+        self.net, self.settings = net.to(device, memory_format=layout), settings
         self.preprocess = with_alignment(preprocess, settings["data_dir"])  # the template inference aligns with
         self.classes, self.variables, self.device = classes, variables, device
         self.model = self.net  # what runs the forward pass: the net, or its DDP wrapper (engine.distributed.wrap)
@@ -146,7 +147,7 @@ class Job:
         from tripletloss.evaluation.verification import verify
         from tripletloss.inference import Embedder
         metrics, heldout, issame = verify(Embedder(self.net, self.preprocess, self.device), s["lfw_dir"],
-                                          s["pairs"], flip=s["eval_flip"], skip_missing=True)
+                                          s["pairs"], flip=s["eval_flip"], missing="skip")
         self.calibration = calibration_from(metrics, heldout, issame, flip=s["eval_flip"], source=s["pairs"])
         if metrics["skipped_pairs"]:
             print(f"validation: {metrics['skipped_pairs']} pairs of {s['pairs']} left out (missing images), as "

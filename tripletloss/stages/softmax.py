@@ -1,11 +1,10 @@
 """Stage 1: the backbone trained as a softmax classifier (`fc9`) over the training identities."""
 import torch.nn.functional as F
 
-from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import ShuffledBatches
 from tripletloss.data.transforms import inherit_preprocess, make_preprocess
 from tripletloss.errors import ConfigError
-from tripletloss.stages.batches import ImageBatches
+from tripletloss.stages.batches import image_batches
 from tripletloss.stages.job import Job, build_stage_net, init_from_checkpoint
 
 CLASSIFIER = "fc9"
@@ -29,9 +28,8 @@ class SoftmaxJob(Job):
         unfreeze = settings["finetune_unfreeze_from"]
         if self.finetuning and unfreeze and unfreeze not in self.spec_mults:
             raise ConfigError(f"finetune_unfreeze_from: no layer '{unfreeze}' in {settings['softmax_net']}")
-        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"])
         sampler = ShuffledBatches(len(paths), settings["softmax_batch_size"], settings["seed"], rank, world_size)
-        self.source = ImageBatches(dataset, sampler, settings["num_workers"], device)
+        self.source = image_batches(paths, labels, preprocess, sampler, settings, device, progress=rank == 0)
 
     def phase(self, epoch):
         """'head' (only fc9 trains) for the first finetune_freeze_epochs when fine-tuning, else 'body'."""
