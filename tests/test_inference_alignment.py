@@ -78,3 +78,21 @@ def test_raw_photos_embed_as_their_aligned_files_and_faceless_photos_are_left_ou
     assert f"no face: {files[-1]} (no face found" in err and "1 of 8 images without a usable face" in err
     assert np.allclose(emb, Embedder(net, preprocess).embed_paths(aligned + aligned[:1], progress=False),
                        atol=1e-6)
+
+
+def test_inference_takes_align_face_options_and_names_fallback_faces(raw_and_aligned, capsys):
+    import argparse
+
+    from tripletloss.evaluation.model_options import add_alignment_arguments
+    from tripletloss.prepare.face_arguments import face_options
+    parser = argparse.ArgumentParser()
+    add_alignment_arguments(parser)
+    args = parser.parse_args(["--detector", "auto", "--fallback", "center", "--skip-multi"])
+    options = align_options(INNER, **face_options(args))
+    assert (options.detector, options.fallback, options.skip_multi) == ("auto", "center", True)
+    files, _ = raw_and_aligned
+    faces = FaceAligner(options).faces(files, progress=False)
+    assert all(face is not None for face in faces)        # the grey photo is aligned from the centred box...
+    err = capsys.readouterr().err
+    assert f"fallback: no face detected, landmarks from a centred box of 0.44 x the image: {files[-1]}" in err
+    assert "no face:" not in err                          # ...and named, never silently mixed in

@@ -34,6 +34,9 @@ class FaceAligner:
         failed = sorted(src for src, (face, _) in found.items() if face is None)
         for src in failed:
             print(f"no face: {src} ({found[src][1]})", file=sys.stderr)
+        for src, (face, note) in sorted(found.items()):
+            if face is not None and note:  # aligned from the --fallback box, not from a detected face
+                print(f"{note}: {src}", file=sys.stderr)
         if failed:
             print(f"{len(failed)} of {len(found)} images without a usable face: left out", file=sys.stderr)
         return [found[p][0] for p in paths]

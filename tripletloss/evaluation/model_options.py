@@ -3,6 +3,7 @@ how their photos are aligned (the checkpoint's alignment record, --landmarks, --
 import sys
 
 from tripletloss.errors import UserError
+from tripletloss.prepare.face_arguments import add_face_arguments, face_options
 from tripletloss.prepare.templates import TEMPLATES
 
 
@@ -17,13 +18,15 @@ def add_model_arguments(parser, data_dir=True):
 
 
 def add_alignment_arguments(parser):
-    """Add --aligned, --landmarks and --align-workers to `parser`."""
+    """Add --aligned, --landmarks, --align-workers and align's face-finding options (--detector, --skip-multi,
+    --fallback, --fallback-size) to `parser`."""
     parser.add_argument("--aligned", action="store_true",
                         help="the images are already aligned: use them as given (no face detection)")
     parser.add_argument("--landmarks", choices=sorted(TEMPLATES), default=None,
                         help="alignment template for a checkpoint that records none (at the template's size)")
     parser.add_argument("--align-workers", type=int, default=1, metavar="N",
                         help="processes aligning raw photos (default 1)")
+    add_face_arguments(parser)
 
 
 def wanted_alignment(args, preprocess):
@@ -74,7 +77,7 @@ def embedder_from_args(args):
     embedder = load_embedder(args.model, device=args.device, jitter=getattr(args, "jitter", 0))
     alignment = chosen_alignment(args, embedder.preprocess)
     if alignment is not None:
-        embedder.aligner = FaceAligner(align_options(alignment), workers=args.align_workers)
+        embedder.aligner = FaceAligner(align_options(alignment, **face_options(args)), workers=args.align_workers)
     return embedder
 
 
