@@ -14,9 +14,10 @@ class FaceDataset(Dataset):
     `dataset[(i, seed)]` returns (image tensor, label, index actually used, path of a bad file or "").
     """
 
-    def __init__(self, paths, labels, preprocess, train=True, random_flip=True):
+    def __init__(self, paths, labels, preprocess, train=True, random_flip=True, random_rotate=False):
         self.paths, self.labels = list(paths), np.asarray(labels)
         self.preprocess, self.train, self.random_flip = preprocess, train, random_flip
+        self.random_rotate = random_rotate
         self._by_label = {}
         for i, label in enumerate(self.labels):
             self._by_label.setdefault(int(label), []).append(i)
@@ -36,7 +37,8 @@ class FaceDataset(Dataset):
                 bad = bad or self.paths[index]
                 tried.append(index)
                 index = self._replacement(index, tried, rng)
-        tensor = to_input(image, self.preprocess, seed if self.train else None, random_flip=self.random_flip)
+        tensor = to_input(image, self.preprocess, seed if self.train else None, random_flip=self.random_flip,
+                          random_rotate=self.random_rotate)
         return tensor, int(self.labels[index]), index, bad
 
     def _replacement(self, index, tried, rng):

@@ -29,7 +29,8 @@ class SoftmaxJob(Job):
         unfreeze = settings["finetune_unfreeze_from"]
         if self.finetuning and unfreeze and unfreeze not in self.spec_mults:
             raise ConfigError(f"finetune_unfreeze_from: no layer '{unfreeze}' in {settings['softmax_net']}")
-        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"])
+        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
+                              random_rotate=settings["random_rotate"])
         sampler = ShuffledBatches(len(paths), settings["softmax_batch_size"], settings["seed"], rank, world_size)
         self.source = ImageBatches(dataset, sampler, settings["num_workers"], device)
 
