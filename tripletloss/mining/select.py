@@ -28,13 +28,8 @@ def _check(embeddings, labels, strategy, margin, backend, max_triplets):
         raise ValueError(f"max_triplets must be None or >= 0, got {max_triplets}")
 
 
-def _backend_module(backend, device, strategy):
-    """The backend module for `backend` on `device`: cuda_backend or torch_backend (auto falls back to torch).
-
-    "pinguo" (T distances per batch, no kernel) always runs in torch, whatever the backend.
-    """
-    if strategy == "pinguo":
-        return torch_backend
+def _backend_module(backend, device):
+    """The backend module for `backend` on `device`: cuda_backend or torch_backend (auto falls back to torch)."""
     if backend == "cuda":
         cuda_backend.require(device)
         return cuda_backend
@@ -74,7 +69,8 @@ def select_triplets(embeddings, labels, strategy, margin=0.2, backend="auto", ge
     """
     _check(embeddings, labels, strategy, margin, backend, max_triplets)
     device = embeddings.device
-    impl = _backend_module(backend, device, strategy)
+    # "pinguo" (T distances per batch, no kernel) runs in torch whatever the backend
+    impl = torch_backend if strategy == "pinguo" else _backend_module(backend, device)
     seed = draw_seed(generator)
     if embeddings.shape[0] == 0:
         return tuple(torch.empty(0, dtype=torch.long, device=device) for _ in range(3))
