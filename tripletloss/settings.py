@@ -179,9 +179,10 @@ def _check_relations(v, source):
 
 def _check_recipe_options(v, source):
     """Cross-setting rules of the seeds' options: schedule file with lr -1, pinguo's own batches."""
-    if -1 in (v["softmax_lr"], v["triplet_lr"]):
+    from_file = [key for key in ("softmax_lr", "triplet_lr") if v[key] == -1]
+    if from_file:
         if not v["learning_rate_schedule_file"]:
-            raise ConfigError(f"{source}: a learning rate of -1 needs learning_rate_schedule_file")
+            raise ConfigError(f"{source}: {from_file[0]} -1 (rates from a file) needs learning_rate_schedule_file")
         read_schedule_file(resolve_path(v["learning_rate_schedule_file"]))  # ConfigError naming file and line
     if v["selection"] == "pinguo" and v["extra_negatives"]:
         raise ConfigError(f"{source}: extra_negatives must be 0 with selection=pinguo (its batches bring their "
