@@ -54,7 +54,8 @@ def test_the_toolkits_own_optimizers_are_unchanged():
     settings = load_settings(overrides=["momentum=0.8"])
     opt = make_optimizer([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 0.1}], settings)
     assert type(opt) is torch.optim.SGD and opt.defaults["momentum"] == 0.8 and not opt.defaults["nesterov"]
-    adam = make_optimizer([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 0.1}], dict(settings, optimizer="adam"))
+    adam = make_optimizer([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 0.1}],
+                          dict(settings, optimizer="adam"))
     assert adam.defaults["eps"] == 1e-8
 
 
