@@ -1,6 +1,7 @@
 """Stage 2: the stage-1 backbone frozen, a linear `fc9_1` (L2-normalised) trained with triplet loss.
 
-Triplets are selected online inside each P x K batch by `tripletloss.mining.select_triplets`. When the backbone
+Triplets are selected online inside each P x K batch by `tripletloss.mining.select_triplets` (with selection
+"pinguo": inside each of pinguo's anchor / positives / negatives batches, with its loss). When the backbone
 is frozen its features are computed once per image (centre crop and its mirror) and epochs run on those.
 """
 import torch
