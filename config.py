@@ -9,6 +9,10 @@ Every value is type- and range-checked before any data is read (tripletloss/sett
 data_dir = ""
 # Optional text file of identity names (one per line) to train on; other identities in data_dir are ignored.
 train_identities = ""
+# Optional text file of identity names never to train on (e.g. the identities of a validation pairs file).
+exclude_identities = ""
+# Identities with fewer images than this (counted after joining the roots of data_dir) are not trained on.
+min_images_per_identity = 1
 image_size = 96            # network input (pixels, square); must match the YAML's `input: size`
 resize_size = 108          # images are resized to this, then cropped to image_size (random crop when training)
 crop_fraction = 1.0        # centre square fraction of each image kept before resizing (e.g. 0.6 for loose crops)

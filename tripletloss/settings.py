@@ -73,7 +73,8 @@ OPTIMIZERS = ("sgd", "adam", "ADAGRAD", "ADADELTA", "RMSPROP", "MOM", "ADAM")
 
 
 RULES = {
-    "data_dir": Rule(str), "train_identities": Rule(str),
+    "data_dir": Rule(str), "train_identities": Rule(str), "exclude_identities": Rule(str),
+    "min_images_per_identity": _pos_int(),
     "image_size": _pos_int(16), "resize_size": _pos_int(16), "crop_fraction": Rule(float, 0.05, 1.0),
     "augment_flip": Rule(bool), "random_rotate": Rule(bool), "per_image_standardization": Rule(bool),
     "num_workers": _nonneg(int),
@@ -164,7 +165,7 @@ def _check_relations(v, source):
     for root in filter(None, v["data_dir"].split(":")):
         if not Path(root).is_dir():
             raise ConfigError(f"{source}: data_dir '{root}' is not a directory")
-    for key in ("train_identities", "pairs"):
+    for key in ("train_identities", "exclude_identities", "pairs"):
         if v[key] and not Path(v[key]).is_file():
             raise ConfigError(f"{source}: {key} file '{v[key]}' does not exist")
     if bool(v["lfw_dir"]) != bool(v["pairs"]):

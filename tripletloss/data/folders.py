@@ -28,12 +28,13 @@ def read_identity_list(path):
         return [line.strip() for line in f if line.strip()]
 
 
-def scan_folders(data_dir, identities=None):
+def scan_folders(data_dir, identities=None, exclude=(), min_images=1):
     """Scan `data_dir` (roots joined with ':'); return (paths, labels, class_names).
 
     Identities are the sub-folders; the same name under several roots is one identity. `identities`, if given,
-    keeps only those names. Paths are sorted within an identity, identities sorted by name; labels index
-    class_names. Raises UserError naming the folder when it holds no images.
+    keeps only those names; names in `exclude` and identities with fewer than `min_images` images (counted after
+    joining the roots) are dropped. Paths are sorted within an identity, identities sorted by name; labels index
+    class_names. Raises UserError naming the folder when no identity is left.
     """
     found = {}
     for root in filter(None, str(data_dir).split(":")):
@@ -47,8 +48,11 @@ def scan_folders(data_dir, identities=None):
     if identities is not None:
         wanted = set(identities)
         found = {k: v for k, v in found.items() if k in wanted}
+    dropped = set(exclude)
+    found = {k: v for k, v in found.items() if k not in dropped and len(v) >= min_images}
     if not found:
-        raise UserError(f"{data_dir}: no identity folders with images found (expected <dir>/<identity>/<image>)")
+        raise UserError(f"{data_dir}: no identity folders with images found (expected <dir>/<identity>/<image>; "
+                        "exclude_identities and min_images_per_identity may have removed them all)")
     class_names = sorted(found)
     paths, labels = [], []
     for label, name in enumerate(class_names):

@@ -26,7 +26,8 @@ def load_training_data(settings):
         from tripletloss.data.synthetic import ensure_default_dataset
         data_dir = str(ensure_default_dataset())
     wanted = read_identity_list(settings["train_identities"]) if settings["train_identities"] else None
-    return scan_folders(data_dir, wanted)
+    excluded = read_identity_list(settings["exclude_identities"]) if settings["exclude_identities"] else ()
+    return scan_folders(data_dir, wanted, excluded, settings["min_images_per_identity"])
 
 
 def check_input_size(settings, key):
