@@ -80,11 +80,11 @@ def test_weight_averaging_changes_only_the_averaged_copy(backbone):
     assert not torch.equal(last(plain)["model"]["fc9_1.weight"], last(averaged)["model"]["fc9_1.weight"])
 
 
-def _health_run(overrides, tmp_path, collapse):
+def _health_run(overrides, collapse):
     """Stage 2 for 6 logged steps (violating selection); with `collapse`, fc9_1 starts at zero: every embedding is
     the same point and stays there (zero gradient). Returns the metrics.csv rows."""
     settings = load_settings(overrides=overrides + ["selection=violating", "health_intervals=3",
-                                                    "batches_per_epoch=6", f"work_dir={tmp_path}"])
+                                                    "batches_per_epoch=6"])
     job = TripletJob(settings, load_training_data(settings), torch.device("cpu"), progress=False)
     if collapse:
         with torch.no_grad():
@@ -96,15 +96,15 @@ def _health_run(overrides, tmp_path, collapse):
         return list(csv.DictReader(f))
 
 
-def test_collapse_warning_fires_once_on_a_collapsed_run(backbone, tmp_path, capsys):
-    rows = _health_run(backbone, tmp_path, collapse=True)
+def test_collapse_warning_fires_once_on_a_collapsed_run(backbone, capsys):
+    rows = _health_run(backbone, collapse=True)
     err = capsys.readouterr().err
     assert err.count("warning: embeddings have collapsed") == 1 and "triplet_lr" in err
     assert [(r["key"], r["step"]) for r in rows if r["key"].startswith("health/")] == [("health/collapse", "3")]
 
 
-def test_health_warnings_stay_silent_on_a_healthy_run(backbone, tmp_path, capsys):
-    rows = _health_run(backbone, tmp_path, collapse=False)
+def test_health_warnings_stay_silent_on_a_healthy_run(backbone, capsys):
+    rows = _health_run(backbone, collapse=False)
     assert "warning:" not in capsys.readouterr().err
     assert not [r for r in rows if r["key"].startswith("health/")]
     assert len([r for r in rows if r["key"] == "train/d_an"]) == 6
