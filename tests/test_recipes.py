@@ -80,12 +80,15 @@ def test_weight_averaging_changes_only_the_averaged_copy(backbone):
     assert not torch.equal(last(plain)["model"]["fc9_1.weight"], last(averaged)["model"]["fc9_1.weight"])
 
 
-def _health_run(overrides, collapse):
-    """Stage 2 for 6 logged steps (violating selection); with `collapse`, fc9_1 starts at zero: every embedding is
-    the same point and stays there (zero gradient). Returns the metrics.csv rows."""
-    settings = load_settings(overrides=overrides + ["selection=violating", "health_intervals=3",
-                                                    "batches_per_epoch=6"])
-    job = TripletJob(settings, load_training_data(settings), torch.device("cpu"), progress=False)
+def _health_run(tmp_path, orl_dir, collapse):
+    """Stage 2 on the provided backbone and its trained fc9_1, 6 logged steps (violating selection) on 8 ORL
+    identities; with `collapse`, fc9_1 is zeroed first: every embedding is the same point and stays there (zero
+    gradient). Returns the metrics.csv rows."""
+    settings = load_settings(overrides=[f"data_dir={orl_dir}", f"train_identities={_identities(tmp_path, orl_dir, 8)}",
+                                        "selection=violating", "health_intervals=3", "batches_per_epoch=6",
+                                        "identities_per_batch=4", "images_per_identity=4", "num_workers=0",
+                                        "log_every_steps=1", f"work_dir={tmp_path}"])
+    job = TripletJob(settings, load_training_data(settings), torch.device("cpu"), finetune=BACKBONE, progress=False)
     if collapse:
         with torch.no_grad():
             for p in job.net.layers["fc9_1"].parameters():
@@ -96,15 +99,15 @@ def _health_run(overrides, collapse):
         return list(csv.DictReader(f))
 
 
-def test_collapse_warning_fires_once_on_a_collapsed_run(backbone, capsys):
-    rows = _health_run(backbone, collapse=True)
+def test_collapse_warning_fires_once_on_a_collapsed_run(tmp_path, orl_dir, capsys):
+    rows = _health_run(tmp_path, orl_dir, collapse=True)
     err = capsys.readouterr().err
     assert err.count("warning: embeddings have collapsed") == 1 and "triplet_lr" in err
     assert [(r["key"], r["step"]) for r in rows if r["key"].startswith("health/")] == [("health/collapse", "3")]
 
 
-def test_health_warnings_stay_silent_on_a_healthy_run(backbone, capsys):
-    rows = _health_run(backbone, collapse=False)
+def test_health_warnings_stay_silent_on_a_healthy_run(tmp_path, orl_dir, capsys):
+    rows = _health_run(tmp_path, orl_dir, collapse=False)
     assert "warning:" not in capsys.readouterr().err
     assert not [r for r in rows if r["key"].startswith("health/")]
     assert len([r for r in rows if r["key"] == "train/d_an"]) == 6
