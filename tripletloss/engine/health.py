@@ -11,7 +11,8 @@ NEAR = 0.05
 MESSAGES = {
     "collapse": "embeddings have collapsed (anchor-negative distance {d_an:.3g} < {near} x margin for {n} logged "
                 "steps: every face maps near one point); lower the learning rate (triplet_lr) or use "
-                "selection=semihard, and restart from a checkpoint before the collapse",
+                "selection=semihard and restart from a checkpoint before the collapse, or, if it starts collapsed, "
+                "train the backbone longer (its features barely differ)",
     "stuck": "loss stuck at the margin (d_an - d_ap = {gap:.3g} with {active:.0%} of triplets active for {n} logged "
              "steps): the net does not separate the mined triplets; lower triplet_lr or use an easier selection "
              "(semihard instead of batch_hard / pinguo)",
