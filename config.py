@@ -19,13 +19,18 @@ crop_fraction = 1.0        # centre square fraction of each image kept before re
 augment_flip = True        # random horizontal flip when training
 random_rotate = False      # random rotation by up to +-10 degrees when training (facenet's --random_rotate)
 per_image_standardization = False  # normalise each image by its own mean and std (facenet's prewhiten), not 127.5/128
-num_workers = 2            # DataLoader worker processes (0: load in the main process)
+num_workers = 2            # processes decoding images (the decode cache's first build, or every epoch without it)
+# Decode each training image once into a uint8 cache under work_dir/.decode_cache/ (re-read when a file changes)
+# and crop, flip and normalise whole batches at once: no decoding after the first epoch, no loader processes.
+# random_rotate or per_image_standardization turn it off (images then decode every epoch, see README).
+decode_cache = True
 
 # ---------------------------------------------------------------- run
 work_dir = "runs"          # each run gets work_dir/<stage>-<date>-<time>/ with config, checkpoints and logs
 device = "auto"            # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
 seed = 0                   # seeds python, numpy and torch; the same seed reproduces a run on the same device
 deterministic = False      # torch deterministic algorithms (bit-identical CPU reruns; slower on GPU)
+channels_last = True       # channels-last memory layout for the convolutions (oneDNN: ~11 % less CPU per image)
 checkpoint_every_steps = 0  # also checkpoint every N steps inside an epoch (0: only at epoch ends)
 keep_checkpoints = 3       # keep the newest N step/epoch checkpoints (plus best.pt)
 max_nonfinite_steps = 5    # stop after this many consecutive steps with a NaN/inf loss or gradient
@@ -41,6 +46,22 @@ softmax_label_smoothing = 0.1
 # then unfreeze every layer from `finetune_unfreeze_from` onward (a layer name; "" = the whole net).
 finetune_freeze_epochs = 2
 finetune_unfreeze_from = "res5"
+# Extra stage-1 terms (facenet's train_softmax.py); each weight 0 = off. They act on the net's `prelogits` output
+# (the classifier's input), or on `embedding` when the YAML names no `prelogits`.
+softmax_weight = 1.0       # weight of the cross-entropy; 0 with a teacher: distillation instead of softmax
+center_loss = 0.0          # center loss weight: mean (prelogits - their class centre)^2
+center_loss_alpha = 0.95   # centre update per step: centres[y] -= (1 - alpha) * (centres[y] - prelogits)
+prelogits_norm = 0.0       # weight of the batch mean of the p-norm of the prelogits
+prelogits_norm_p = 1.0     # the p of that norm
+# Distillation: the student's `distill` output (prototxt_like/softmax_distill.yaml) learns to match a teacher
+# network's descriptor of the same photo, e.g. teacher = "models/dlib_resnet_v1.pt" (python -m tripletloss
+# import-dlib) on dlib_chip_150 copies of the training images (align --landmarks dlib_chip_150). Teacher
+# descriptors are computed once and cached under work_dir/teacher_cache/.
+teacher = ""               # teacher checkpoint; "" = no distillation
+teacher_data_dir = ""      # the teacher's copies of the images: one root per data_dir root (same order), same
+                           # identity folders and file names (any extension)
+teacher_weight = 1.0       # weight of the distillation term
+teacher_loss = "cosine"    # cosine: squared distance of the L2-normalised descriptors | mse: raw mean squared error
 
 # ---------------------------------------------------------------- stage 2: triplet training (fc9_1)
 triplet_net = "prototxt_like/triplet.yaml"

@@ -16,7 +16,7 @@ from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint, lo
 from tripletloss.engine.loop import Interrupted, TrainLoop
 from tripletloss.engine.run_dir import create_run_dir, latest_run_dir
 from tripletloss.errors import UserError
-from tripletloss.settings import apply_overrides, load_settings, validate
+from tripletloss.settings import ADDED_LATER, apply_overrides, load_settings, validate
 from tripletloss.stages.job import (
     check_input_size,
     load_training_data,
@@ -75,7 +75,7 @@ def _resumed_settings(ckpt, path, args):
     if ckpt.get("stage") != args.stage:
         raise UserError(f"--resume {path}: a '{ckpt.get('stage')}' checkpoint, not '{args.stage}' "
                         f"(use --stage {ckpt.get('stage')})")
-    saved = apply_overrides(ckpt["config"], _overrides(args))
+    saved = apply_overrides(dict(ADDED_LATER, **ckpt["config"]), _overrides(args))
     changed = [f"{k}={v}" for k, v in saved.items() if v != ckpt["config"].get(k)]
     if changed:
         print(f"resuming with changed settings: {', '.join(changed)}")

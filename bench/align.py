@@ -1,11 +1,12 @@
-"""Alignment throughput: images per second of `align_dataset` with 1 and 2 worker processes.
+"""Alignment throughput: images per second of `align_dataset` per face-finding mode and worker count.
 
 Usage: python bench/align.py [--data ../shared/data/celeba_subset] [--images 300] [--workers 1 2]
-                             [--landmarks innerEyesAndBottomLip] [--size 96]
---images 0 aligns the whole dataset (6,074 images for celeba_subset); the table's last column is the share of
-images aligned (a face was found). Outputs go to a temporary folder that is removed afterwards. Times include
-starting the workers and loading dlib's models (about 0.6 s per process), as a user's run would. CPU ms/img
-(this process and its workers) does not depend on other load on the machine; img/s does.
+                             [--modes hog cnn auto auto+fallback] [--landmarks innerEyesAndBottomLip] [--size 96]
+--images 0 aligns the whole dataset (6,074 images for celeba_subset). A mode is a `--detector` (hog, cnn, auto),
+"+fallback" adds `--fallback center`. The table's "aligned" column is the share of images with an output,
+"fallback" the share of those from the centred fallback box. Outputs go to a temporary folder that is removed
+afterwards. Times include starting the workers and loading dlib's models (about 0.6 s per process), as a user's
+run would. CPU ms/img (this process and its workers) does not depend on other load on the machine; img/s does.
 """
 import argparse
 import resource
@@ -46,25 +47,33 @@ def main():
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "celeba_subset"))
     parser.add_argument("--images", type=int, default=300, help="images to align (0 = all)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--modes", nargs="+", default=["hog"], help="hog, cnn, auto, each optionally +fallback")
     parser.add_argument("--landmarks", default="innerEyesAndBottomLip", choices=sorted(TEMPLATES))
     parser.add_argument("--size", type=int, default=96)
     args = parser.parse_args()
-    options = AlignOptions(get_template(args.landmarks), size=args.size)
     with tempfile.TemporaryDirectory() as tmp:
         count = subset(Path(args.data), Path(tmp) / "raw", args.images)
         print(f"{count} images from {args.data}, {args.landmarks} at {args.size} px\n")
-        print(f"{'workers':>7} {'seconds':>8} {'img/s':>7} {'vs 1st':>7} {'CPU ms/img':>10} {'aligned':>8}")
+        print(f"{'mode':>13} {'workers':>7} {'seconds':>8} {'img/s':>7} {'vs 1st':>7} {'CPU ms/img':>10} "
+              f"{'aligned':>8} {'fallback':>8}")
         base = None
-        for workers in args.workers:
+        for k, (mode, workers) in enumerate((m, w) for m in args.modes for w in args.workers):
+            options = mode_options(mode, get_template(args.landmarks), args.size)
             start, cpu = time.perf_counter(), cpu_seconds()
-            summary = align_dataset(Path(tmp) / "raw", Path(tmp) / f"out{workers}", options, workers=workers,
+            summary = align_dataset(Path(tmp) / "raw", Path(tmp) / f"out{k}", options, workers=workers,
                                     progress=False)
             seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
             rate = count / seconds
             base = base or rate
-            print(f"{workers:>7} {seconds:>8.1f} {rate:>7.1f} {rate / base:>6.2f}x {1000 * cpu / count:>10.1f} "
-                  f"{100.0 * summary.aligned / count:>7.2f}%")
+            print(f"{mode:>13} {workers:>7} {seconds:>8.1f} {rate:>7.2f} {rate / base:>6.2f}x "
+                  f"{1000 * cpu / count:>10.1f} {100.0 * summary.aligned / count:>7.2f}% "
+                  f"{100.0 * len(summary.fallbacks) / count:>7.2f}%")
 
+
+def mode_options(mode, template, size):
+    """AlignOptions for a mode name: a detector kind, optionally with "+fallback" (the centred box)."""
+    detector, _, fallback = mode.partition("+")
+    return AlignOptions(template, size=size, detector=detector, fallback="center" if fallback else "none")
 
 if __name__ == "__main__":
     main()

@@ -27,12 +27,8 @@ from tripletloss.dlib_import.network import parse_dlib_resnet, reference_forward
 from tripletloss.evaluation.protocol import evaluate_folds  # noqa: E402
 from tripletloss.evaluation.verification import resolve_pairs  # noqa: E402
 from tripletloss.prepare.align import find_landmarks  # noqa: E402
-from tripletloss.prepare.landmarks import (  # noqa: E402
-    RESNET_FILE,
-    load_detector,
-    load_predictor,
-    model_file,
-)
+from tripletloss.prepare.detectors import load_detector  # noqa: E402
+from tripletloss.prepare.landmarks import RESNET_FILE, load_predictor, model_file  # noqa: E402
 
 
 def make_chips(root, names):

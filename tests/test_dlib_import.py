@@ -179,7 +179,8 @@ def dlib_models(dat_path):
     from functools import partial
 
     from tripletloss.prepare.align import find_landmarks
-    from tripletloss.prepare.landmarks import load_detector, load_predictor
+    from tripletloss.prepare.detectors import load_detector
+    from tripletloss.prepare.landmarks import load_predictor
     landmarker = partial(find_landmarks, detector=load_detector(), predictor=load_predictor(5))
     return landmarker, dlib.face_recognition_model_v1(str(dat_path)), dlib
 

@@ -5,7 +5,8 @@ import pytest
 
 from tests.evaluation_helpers import IdentityEmbedder
 from tripletloss.errors import UserError
-from tripletloss.evaluation.verification import JSON_KEYS, evaluate_pairs, resolve_pairs
+from tripletloss.evaluation.protocol import count_missing_as_wrong
+from tripletloss.evaluation.verification import JSON_KEYS, evaluate_pairs, resolve_pairs, verify
 
 PAIRS = """2\t2
 a\t1\t2
@@ -76,3 +77,23 @@ def test_celeba_validation_pairs_resolve(celeba_dir):
     assert len(paths1) == 2000 and issame.sum() == 1000
     assert np.bincount(folds).tolist() == [200] * 10
     assert all(p.is_file() for p in paths1 + paths2)
+
+
+def test_missing_images_count_as_wrong_in_accuracy_only(tiny_dataset):
+    root, pairs = tiny_dataset
+    (root / "d" / "d_0003.png").unlink()                           # fold 1 loses "d 2 3": 3 of its 4 pairs remain
+    embedder = IdentityEmbedder("abcd")
+    skip = verify(embedder, root, pairs, missing="skip")[0]
+    wrong = verify(embedder, root, pairs, missing="wrong")[0]
+    assert skip["accuracy"] == 1.0 and skip["skipped_pairs"] == 1
+    assert wrong["fold_accuracies"] == {0: 1.0, 1: 0.75} and wrong["accuracy"] == 0.875
+    assert wrong["accuracy_std"] == 0.125 and wrong["skipped_pairs"] == 1 and wrong["missing"] == "wrong"
+    assert {k: wrong[k] for k in ("auc", "eer", "val", "pairs")} == {k: skip[k] for k in ("auc", "eer", "val", "pairs")}
+    with pytest.raises(UserError, match="line 7"):
+        verify(embedder, root, pairs)
+
+
+def test_a_fold_without_any_pair_left_scores_zero():
+    metrics = {"accuracy": 1.0, "accuracy_std": 0.0, "fold_accuracies": {0: 1.0, 1: 0.5}}
+    out = count_missing_as_wrong(metrics, folds=[0, 0, 1, 1], all_folds=[0, 0, 0, 0, 1, 1, 2, 2])
+    assert out["fold_accuracies"] == {0: 0.5, 1: 0.5, 2: 0.0} and out["accuracy"] == 1 / 3

@@ -21,7 +21,8 @@ from tripletloss.prepare.align import (
 )
 from tripletloss.prepare.check import check_file
 from tripletloss.prepare.dataset import identity_dirs
-from tripletloss.prepare.landmarks import load_detector, load_predictor, require_dlib
+from tripletloss.prepare.detectors import load_detector
+from tripletloss.prepare.landmarks import load_predictor, require_dlib
 from tripletloss.prepare.templates import (
     TEMPLATES,
     Template,

@@ -40,3 +40,12 @@ def test_typo_in_config_file_is_caught(tmp_path):
 def test_non_finite_numbers_are_rejected(override):
     with pytest.raises(ConfigError, match=override.split("=")[0]):
         load_settings(overrides=[override])
+
+
+def test_resuming_a_checkpoint_saved_before_new_settings_existed_keeps_its_arithmetic(tmp_path):
+    import train
+    from tripletloss.settings import ADDED_LATER
+    old = {k: v for k, v in load_settings().items() if k not in ADDED_LATER}
+    ckpt = {"config": old, "state": {}, "optimizer": {}, "stage": "softmax"}
+    saved = train._resumed_settings(ckpt, tmp_path / "step-1.pt", train.parse_args(["--stage", "softmax"]))
+    assert saved == dict(old, **ADDED_LATER) and saved["channels_last"] is False

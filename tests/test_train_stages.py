@@ -74,7 +74,8 @@ def test_run_dir_holds_config_metrics_and_tensorboard(two_stage_run):
     run_dir = two_stage_run[3]
     assert (run_dir / "config.yaml").is_file() and any((run_dir / "tensorboard").iterdir())
     keys = {line.split(",")[3] for line in (run_dir / "metrics.csv").read_text().splitlines()[1:]}
-    assert {"train/loss", "train/lr", "train/active", "train/d_ap", "train/d_an"} <= keys
+    assert {"train/loss", "train/lr", "train/active", "train/d_ap", "train/d_an", "time/loader_wait",
+            "time/compute"} <= keys
 
 
 def test_synthetic_default_trains_without_data(tmp_path):

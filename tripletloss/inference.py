@@ -6,20 +6,27 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from tripletloss.data.decode import read_image
+from tripletloss.data.jitter import jitter_crops
 from tripletloss.data.transforms import to_input
 from tripletloss.engine.checkpoint import load_checkpoint, load_exact
 from tripletloss.net import Net
 
 
 class _Images(Dataset):
-    def __init__(self, paths, preprocess):
-        self.paths, self.preprocess = paths, preprocess
+    """Input tensors (C, H, W) of image files, or with `jitter` J > 0 their J jittered copies (J, C, H, W)."""
+
+    def __init__(self, paths, preprocess, jitter=0):
+        self.paths, self.preprocess, self.jitter = paths, preprocess, jitter
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, i):
-        return to_input(read_image(self.paths[i]), self.preprocess)
+        image = read_image(self.paths[i])
+        if not self.jitter:
+            return to_input(image, self.preprocess)
+        return torch.stack([to_input(crop, self.preprocess)
+                            for crop in jitter_crops(image, self.jitter, self.paths[i])])
 
 
 def pick_device(name="auto"):
@@ -32,42 +39,51 @@ def pick_device(name="auto"):
 def batch_outputs(net, images, output, with_mirror):
     """Blob `output` of `net` for a batch of input tensors (N, C, H, W) and, `with_mirror`, for their mirror
     images (the batch flipped along W, exactly what centre-crop preprocessing of mirrored files gives).
-    Returns a float32 CPU tensor (V, N, ...): V = 2 (plain, mirrored) with the mirror, else 1."""
+    Returns a float32 CPU tensor (V, N, ...): V = 2 (plain, mirrored) with the mirror, else 1. A batch
+    (N, J, C, H, W) of J jittered copies per image gives V = J (2J with the mirror)."""
+    if images.dim() == 5:                                     # (N, J, C, H, W): J jittered copies of each image
+        n, j = images.shape[:2]
+        out = batch_outputs(net, images.flatten(0, 1), output, with_mirror)
+        return out.unflatten(1, (n, j)).transpose(1, 2).flatten(0, 1)
     batches = (images, images.flip(3)) if with_mirror else (images,)
     return torch.stack([net(batch, [output])[output].float().cpu() for batch in batches])
 
 
 @torch.no_grad()
 def compute_outputs(net, paths, preprocess, output, device, with_mirror=False, batch_size=64, num_workers=2,
-                    progress=True):
+                    progress=True, jitter=0):
     """Run `net` in eval mode on the images at `paths` (centre crop; each file decoded once).
 
-    Returns batch_outputs' float32 CPU tensor (V, N, ...) of blob `output` over all images. Restores the net's
-    training mode.
+    Returns batch_outputs' float32 CPU tensor (V, N, ...) of blob `output` over all images; with `jitter` J > 0
+    the variants are J jittered copies of each image (tripletloss.data.jitter) instead of the image itself.
+    Restores the net's training mode.
     """
     was_training = net.training
     net.eval()
-    loader = DataLoader(_Images(list(paths), preprocess), batch_size=batch_size, num_workers=num_workers)
+    loader = DataLoader(_Images(list(paths), preprocess, jitter), batch_size=max(1, batch_size // max(jitter, 1)),
+                        num_workers=num_workers)
     chunks = [batch_outputs(net, images.to(device), output, with_mirror)
               for images in tqdm(loader, desc="embedding", disable=not progress, dynamic_ncols=True)]
     net.train(was_training)
-    return torch.cat(chunks, dim=1) if chunks else torch.empty(1 + with_mirror, 0, 0)
+    return torch.cat(chunks, dim=1) if chunks else torch.empty((1 + with_mirror) * max(jitter, 1), 0, 0)
 
 
 class Embedder:
-    """Maps face image files to L2-normalised embeddings with a network and its preprocess dict."""
+    """Maps face image files to L2-normalised embeddings with a network and its preprocess dict; with `jitter`
+    J > 0 each embedding is the mean over J jittered copies of the image (dlib's num_jitters)."""
 
-    def __init__(self, net, preprocess, device=None, output="embedding"):
-        self.net, self.preprocess, self.output = net, preprocess, output
+    def __init__(self, net, preprocess, device=None, output="embedding", jitter=0):
+        self.net, self.preprocess, self.output, self.jitter = net, preprocess, output, jitter
         self.device = device or next(net.parameters()).device
 
     def embed_paths(self, paths, batch_size=64, flip=False, progress=True):
         """Return a float32 (N, D) numpy array of unit-length embeddings for the images at `paths`.
 
-        With `flip`, each embedding is the normalised mean of the image's and its mirror image's embeddings.
+        With `flip`, each embedding is the normalised mean of the image's and its mirror image's embeddings (of
+        each jittered copy's and its mirror's with jitter).
         """
         variants = compute_outputs(self.net, paths, self.preprocess, self.output, self.device, with_mirror=flip,
-                                   batch_size=batch_size, progress=progress)
+                                   batch_size=batch_size, progress=progress, jitter=self.jitter)
         emb = F.normalize(variants.flatten(2), dim=2).sum(0)
         return F.normalize(emb, dim=1).numpy().astype(np.float32)
 
@@ -79,9 +95,10 @@ def net_from_checkpoint(ckpt, source):
     return net
 
 
-def load_embedder(path, device=None):
-    """Load the checkpoint at `path` and return an Embedder on `device` (default: CUDA if available)."""
+def load_embedder(path, device=None, jitter=0):
+    """Load the checkpoint at `path` and return an Embedder on `device` (default: CUDA if available) averaging
+    `jitter` jittered copies of each image (0: the image itself)."""
     ckpt = load_checkpoint(path)
     device = pick_device(device or "auto")
     net = net_from_checkpoint(ckpt, path).to(device).eval()
-    return Embedder(net, ckpt["preprocess"], device)
+    return Embedder(net, ckpt["preprocess"], device, jitter=jitter)

@@ -1,6 +1,10 @@
-"""Triplet loss on selected (anchor, positive, negative) index triplets: the mean hinge, and pinguo's variant."""
+"""Losses: the triplet loss of stage 2 and pinguo's variant, and the extra stage-1 terms (facenet's center loss
+and prelogits norm, distillation towards a teacher's descriptors)."""
 import torch
 import torch.nn.functional as F
+
+#: facenet's train_softmax.py adds this to |x| before the p-norm (keeps the gradient finite at 0 for p < 1).
+PRELOGITS_EPS = 1e-4
 
 
 def triplet_loss(embeddings, anchor, positive, negative, margin, squared=True):
@@ -45,3 +49,41 @@ def pinguo_loss(embeddings, anchor, positive, negative, margin):
     stats = {"active": ((hinge > 0) & trains).float().mean().item(), "d_ap": d_ap.mean().item(),
              "d_an": d_an.mean().item(), "triplets": t}
     return torch.where(trains, hinge, hinge.detach()).sum() / (2 * t), stats
+
+
+def center_loss(features, labels, centers):
+    """facenet's center loss: mean over every element of (features - centers[labels])^2.
+
+    features (B, D) with autograd, labels (B,) int, centers (C, D) without gradient. Returns a scalar tensor.
+    """
+    return (features - centers[labels]).pow(2).mean()
+
+
+def center_update(features, labels, centers, alpha):
+    """facenet's center update (tf.scatter_sub): centers[y_i] -= (1 - alpha) * (centers[y_i] - f_i) for every
+    row i, all differences taken from the centers before the update, repeated labels accumulating.
+
+    Returns the updated (C, D) centers as a new tensor; `features` are detached.
+    """
+    diff = (1 - alpha) * (centers[labels] - features.detach())
+    return centers.index_add(0, labels, diff, alpha=-1)
+
+
+def prelogits_norm(features, p):
+    """facenet's prelogits norm: the batch mean of the p-norm of (|f_i| + 1e-4) over each row f_i of (B, D)."""
+    return torch.linalg.vector_norm(features.abs() + PRELOGITS_EPS, ord=p, dim=1).mean()
+
+
+def distill_loss(student, teacher, mask, kind):
+    """How far the student's descriptors (B, D) are from the teacher's (B, D): the mean over the rows where
+    `mask` (B,) is true of a per-row distance (0, still depending on `student`, when no row is).
+
+    kind "cosine": squared distance between the L2-normalised rows (2 - 2 cos); "mse": mean over the dimensions
+    of (student - teacher)^2.
+    """
+    if kind == "cosine":
+        rows = (F.normalize(student, dim=1) - F.normalize(teacher, dim=1)).pow(2).sum(1)
+    else:
+        rows = (student - teacher).pow(2).mean(1)
+    weight = mask.to(rows.dtype)
+    return (rows * weight).sum() / weight.sum().clamp_min(1.0)

@@ -77,13 +77,17 @@ RULES = {
     "min_images_per_identity": _pos_int(),
     "image_size": _pos_int(16), "resize_size": _pos_int(16), "crop_fraction": Rule(float, 0.05, 1.0),
     "augment_flip": Rule(bool), "random_rotate": Rule(bool), "per_image_standardization": Rule(bool),
-    "num_workers": _nonneg(int),
+    "num_workers": _nonneg(int), "decode_cache": Rule(bool),
     "work_dir": Rule(str), "device": Rule(str), "seed": _nonneg(int), "deterministic": Rule(bool),
+    "channels_last": Rule(bool),
     "checkpoint_every_steps": _nonneg(int), "keep_checkpoints": _pos_int(), "max_nonfinite_steps": _pos_int(),
     "log_every_steps": _pos_int(),
     "softmax_net": Rule(str), "softmax_epochs": _nonneg(int), "softmax_batch_size": _pos_int(2),
     "softmax_lr": _learning_rate(), "softmax_label_smoothing": Rule(float, 0.0, 0.99),
     "finetune_freeze_epochs": _nonneg(int), "finetune_unfreeze_from": Rule(str),
+    "softmax_weight": _nonneg(), "center_loss": _nonneg(), "center_loss_alpha": Rule(float, 0.0, 1.0),
+    "prelogits_norm": _nonneg(), "prelogits_norm_p": Rule(float, 1.0), "teacher": Rule(str),
+    "teacher_data_dir": Rule(str), "teacher_weight": _nonneg(), "teacher_loss": Rule(str, choices=("cosine", "mse")),
     "triplet_net": Rule(str), "triplet_epochs": _nonneg(int), "triplet_lr": _learning_rate(),
     "embedding_size": _pos_int(), "identities_per_batch": _pos_int(2), "images_per_identity": _pos_int(2),
     "margin": _positive(),
@@ -99,6 +103,14 @@ RULES = {
     "moving_average_decay": Rule(float, 0.0, 1.0), "health_intervals": _nonneg(int),
     "lfw_dir": Rule(str), "pairs": Rule(str), "eval_every_epochs": _pos_int(), "eval_flip": Rule(bool),
 }
+
+#: Settings added after runs were saved, each with the value that continues such a run exactly: a checkpoint whose
+#: saved settings lack one resumes with this value (channels_last changes the arithmetic; the decode cache does not;
+#: the recipes options are off, health_intervals 0 printing no warnings, as before they existed).
+ADDED_LATER = {"exclude_identities": "", "min_images_per_identity": 1, "decode_cache": True, "channels_last": False,
+               "random_rotate": False, "per_image_standardization": False, "pinguo_triplets": 10,
+               "extra_negatives": 0, "learning_rate_decay_epochs": 100, "learning_rate_decay_factor": 1.0,
+               "learning_rate_schedule_file": "", "moving_average_decay": 0.0, "health_intervals": 0}
 
 
 def read_config_file(path):
@@ -162,9 +174,7 @@ def validate(values, source="config.py"):
 def _check_relations(v, source):
     if v["resize_size"] < v["image_size"]:
         raise ConfigError(f"{source}: resize_size ({v['resize_size']}) must be >= image_size ({v['image_size']})")
-    for root in filter(None, v["data_dir"].split(":")):
-        if not Path(root).is_dir():
-            raise ConfigError(f"{source}: data_dir '{root}' is not a directory")
+    _check_roots(v, "data_dir", source)
     for key in ("train_identities", "exclude_identities", "pairs"):
         if v[key] and not Path(v[key]).is_file():
             raise ConfigError(f"{source}: {key} file '{v[key]}' does not exist")
@@ -175,6 +185,7 @@ def _check_relations(v, source):
     for key in ("softmax_net", "triplet_net"):
         if not resolve_path(v[key]).is_file():
             raise ConfigError(f"{source}: {key} '{v[key]}' does not exist")
+    _check_teacher(v, source)
     _check_recipe_options(v, source)
 
 
@@ -188,6 +199,28 @@ def _check_recipe_options(v, source):
     if v["selection"] == "pinguo" and v["extra_negatives"]:
         raise ConfigError(f"{source}: extra_negatives must be 0 with selection=pinguo (its batches bring their "
                           "own negatives)")
+
+
+def _check_teacher(v, source):
+    if not v["teacher"]:
+        if v["softmax_weight"] == 0:
+            raise ConfigError(f"{source}: softmax_weight is 0 and no teacher is set: stage 1 would have no loss")
+        return
+    if not resolve_path(v["teacher"]).is_file():
+        raise ConfigError(f"{source}: teacher '{v['teacher']}' does not exist (`python -m tripletloss import-dlib` "
+                          "writes models/dlib_resnet_v1.pt)")
+    roots, data_roots = (len(list(filter(None, v[key].split(":")))) for key in ("teacher_data_dir", "data_dir"))
+    if roots != data_roots:
+        raise ConfigError(f"{source}: teacher_data_dir must be set with teacher, one root (the teacher's copies of "
+                          f"the images) per data_dir root, in the same order; got {roots} for {data_roots}")
+    _check_roots(v, "teacher_data_dir", source)
+
+
+def _check_roots(v, key, source):
+    """Raise ConfigError unless every ':'-joined root of setting `key` is a directory."""
+    for root in filter(None, v[key].split(":")):
+        if not Path(root).is_dir():
+            raise ConfigError(f"{source}: {key} '{root}' is not a directory")
 
 
 def resolve_path(path):

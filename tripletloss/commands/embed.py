@@ -3,7 +3,7 @@ import numpy as np
 
 from tripletloss.data.folders import scan_folders
 from tripletloss.evaluation.export import FORMATS, write_embeddings
-from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
+from tripletloss.evaluation.model_options import add_jitter_argument, add_model_arguments, embedder_from_args
 
 
 def register(subparsers):
@@ -13,6 +13,7 @@ def register(subparsers):
     p.add_argument("--out", required=True, metavar="FILE", help="embeddings .npy (labels.csv goes beside it)")
     p.add_argument("--format", choices=FORMATS, default="npy", help="csv: also write reps.csv beside FILE")
     p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
+    add_jitter_argument(p)
     p.set_defaults(func=run)
 
 

@@ -1,7 +1,7 @@
 """`evaluate`: LFW-protocol verification of a checkpoint on an LFW-format pairs file."""
 import json
 
-from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
+from tripletloss.evaluation.model_options import add_jitter_argument, add_model_arguments, embedder_from_args
 from tripletloss.evaluation.plots import save_roc
 from tripletloss.evaluation.protocol import METRICS
 from tripletloss.evaluation.verification import JSON_KEYS, verify
@@ -18,19 +18,25 @@ def register(subparsers):
     p.add_argument("--pairs", required=True, metavar="FILE", help="LFW-format pairs.txt (folds from its layout)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
+    add_jitter_argument(p)
     p.add_argument("--subtract-mean", action="store_true",
                    help="subtract the training folds' mean embedding (facenet's subtract_mean)")
     p.add_argument("--metric", choices=METRICS, default="euclidean",
                    help="squared euclidean (default) or cosine distance of L2-normalised embeddings")
     p.add_argument("--plot", metavar="ROC.png", help="also write the ROC curve to this PNG")
-    p.add_argument("--skip-missing", action="store_true",
-                   help="leave out pairs whose image is missing (e.g. no face found by align) and count them")
-    p.set_defaults(func=run)
+    missing = p.add_mutually_exclusive_group()
+    missing.add_argument("--skip-missing", action="store_const", const="skip", dest="missing",
+                         help="leave out pairs whose image is missing (e.g. no face found by align) and count them")
+    missing.add_argument("--missing-as-wrong", action="store_const", const="wrong", dest="missing",
+                         help="count pairs whose image is missing as wrongly classified in the accuracy (the "
+                              "other metrics are over the remaining pairs)")
+    p.set_defaults(func=run, missing="error")
 
 
 def format_table(metrics):
     """Return the metrics dict as an aligned text table (value ± std where there is one)."""
-    lines = [f"{metrics['pairs']} pairs in {metrics['folds']} folds ({metrics['skipped_pairs']} skipped: "
+    what = "counted wrong in accuracy" if metrics["missing"] == "wrong" else "skipped"
+    lines = [f"{metrics['pairs']} pairs in {metrics['folds']} folds ({metrics['skipped_pairs']} {what}: "
              f"missing images)"]
     for key, std, label in ROWS:
         value = f"{metrics[key]:.4f}" + (f" ± {metrics[std]:.4f}" if std else "")
@@ -41,7 +47,7 @@ def format_table(metrics):
 def run(args):
     """Evaluate --model on --pairs; print a table or JSON and optionally write the ROC plot."""
     metrics, heldout, issame = verify(embedder_from_args(args), args.data_dir, args.pairs, args.flip,
-                                      args.subtract_mean, args.metric, progress=True, skip_missing=args.skip_missing)
+                                      args.subtract_mean, args.metric, progress=True, missing=args.missing)
     if args.plot:
         save_roc(heldout, issame, args.plot, title=f"ROC, AUC {metrics['auc']:.4f}")
     print(json.dumps({k: metrics[k] for k in JSON_KEYS}) if args.json else format_table(metrics))

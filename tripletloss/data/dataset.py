@@ -6,6 +6,29 @@ from tripletloss.data.decode import BadImageError, read_image
 from tripletloss.data.transforms import to_input
 
 
+class Replacements:
+    """Picks the stand-in for an undecodable image: another image of the same identity, drawn from the sample's
+    augmentation seed, so every batch source (decoding, or the decode cache) replaces it the same way."""
+
+    def __init__(self, paths, labels):
+        self.paths, self.labels = list(paths), np.asarray(labels)
+        self._by_label = {}
+        for i, label in enumerate(self.labels):
+            self._by_label.setdefault(int(label), []).append(i)
+
+    def first_good(self, index, seed, load):
+        """Return (index used, load(index used)): `index`, or while `load(index)` is None (an unusable image) the
+        next replacement drawn from `seed`. Raises BadImageError when the identity has no usable image left."""
+        rng, tried = np.random.default_rng(seed), []
+        while (loaded := load(index)) is None:
+            tried.append(index)
+            left = [i for i in self._by_label[int(self.labels[index])] if i not in tried]
+            if not left:
+                raise BadImageError(f"{self.paths[index]}: no decodable image left for this identity")
+            index = int(rng.choice(left))
+        return index, loaded
+
+
 class FaceDataset(Dataset):
     """Images with identity labels. Items are addressed by `(index, seed)` pairs from the batch samplers.
 
@@ -18,32 +41,21 @@ class FaceDataset(Dataset):
         self.paths, self.labels = list(paths), np.asarray(labels)
         self.preprocess, self.train, self.random_flip = preprocess, train, random_flip
         self.random_rotate = random_rotate
-        self._by_label = {}
-        for i, label in enumerate(self.labels):
-            self._by_label.setdefault(int(label), []).append(i)
+        self.replacements = Replacements(self.paths, self.labels)
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, item):
-        index, seed = item if isinstance(item, tuple) else (item, 0)
-        rng = np.random.default_rng(seed)
-        bad, tried = "", []
-        while True:
-            try:
-                image = read_image(self.paths[index])
-                break
-            except BadImageError:
-                bad = bad or self.paths[index]
-                tried.append(index)
-                index = self._replacement(index, tried, rng)
+        first, seed = item if isinstance(item, tuple) else (item, 0)
+        index, image = self.replacements.first_good(first, seed, self._decoded)
         tensor = to_input(image, self.preprocess, seed if self.train else None, random_flip=self.random_flip,
                           random_rotate=self.random_rotate)
-        return tensor, int(self.labels[index]), index, bad
+        return tensor, int(self.labels[index]), index, "" if index == first else self.paths[first]
 
-    def _replacement(self, index, tried, rng):
-        """Another image of the same identity not tried yet; raises BadImageError if none is left."""
-        left = [i for i in self._by_label[int(self.labels[index])] if i not in tried]
-        if not left:
-            raise BadImageError(f"{self.paths[index]}: no decodable image left for this identity")
-        return int(rng.choice(left))
+    def _decoded(self, index):
+        """The decoded image at `index`, or None when it cannot be decoded."""
+        try:
+            return read_image(self.paths[index])
+        except BadImageError:
+            return None

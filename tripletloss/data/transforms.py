@@ -1,4 +1,5 @@
-"""Turning decoded images into network input: centre crop, resize, (random) crop, flip, normalisation.
+"""Turning decoded images into network input: centre crop, resize, (random) crop, flip, normalisation
+(image by image, or a batch of cached resized squares at once).
 
 A `preprocess` dict describes what a network expects; checkpoints carry it, so evaluation feeds images exactly as
 training did. Keys: size (network input), resize, crop_fraction, mean and std (per RGB channel, in 0..255 pixel
@@ -67,6 +68,20 @@ def _normalise(image, preprocess):
     return (image - mean) / std
 
 
+def resized_square(image, preprocess):
+    """The centre square (crop_fraction of the shorter side) of RGB uint8 `image`, resized to preprocess's
+    `resize`: the deterministic part of to_input, which the decode cache (data.decode_cache) stores."""
+    resize = preprocess["resize"]
+    image = _centre_square(image, preprocess.get("crop_fraction", 1.0))
+    return cv2.resize(image, (resize, resize), interpolation=cv2.INTER_AREA if image.shape[0] > resize
+                      else cv2.INTER_LINEAR)
+
+
+def crop_offsets(seed, resize, size):
+    """(top, left) of the random `size` crop of a `resize` square for augmentation `seed`."""
+    return tuple(int(v) for v in np.random.default_rng(seed).integers(0, resize - size + 1, size=2))
+
+
 def to_input(image, preprocess, seed=None, random_flip=True, random_rotate=False):
     """Return the (C, size, size) float32 tensor for an RGB uint8 `image`.
 
@@ -76,18 +91,31 @@ def to_input(image, preprocess, seed=None, random_flip=True, random_rotate=False
     see tripletloss.inference.batch_outputs).
     """
     size, resize = preprocess["size"], preprocess["resize"]
-    image = _centre_square(image, preprocess.get("crop_fraction", 1.0))
-    image = cv2.resize(image, (resize, resize), interpolation=cv2.INTER_AREA if image.shape[0] > resize
-                       else cv2.INTER_LINEAR)
+    image = resized_square(image, preprocess)
     if seed is not None and random_rotate:
         image = rotate(image, seed)
     flip = seed is not None and random_flip and bool(flip_coin(seed))
-    if seed is not None:
-        top, left = (int(v) for v in np.random.default_rng(seed).integers(0, resize - size + 1, size=2))
-    else:
-        top = left = (resize - size) // 2
+    top, left = crop_offsets(seed, resize, size) if seed is not None else ((resize - size) // 2,) * 2
     image = image[top:top + size, left:left + size]
     if flip:
         image = image[:, ::-1]
     out = _normalise(image, preprocess)
     return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))
+
+
+def augment_batch(images, seeds, preprocess, random_flip=True):
+    """Crop, flip and normalise a batch of resized squares as to_input does with these seeds, bit for bit
+    (without rotation, and with per-channel mean and std: stages.batches.image_batches sends runs with
+    random_rotate or preprocess["standardize"] through to_input instead).
+
+    `images`: (B, resize, resize, 3) uint8 tensor on any device (rows of the decode cache); `seeds`: the B
+    augmentation seeds. Returns a (B, 3, size, size) float32 tensor on the same device, in channels_last memory
+    layout (the convolutions' fastest on CPU): one copy per crop, then whole-batch torch operations.
+    """
+    size, resize, device = preprocess["size"], preprocess["resize"], images.device
+    offsets = [crop_offsets(s, resize, size) for s in seeds]
+    crops = torch.stack([images[b, top:top + size, left:left + size] for b, (top, left) in enumerate(offsets)])
+    flip = torch.as_tensor(flip_coin(seeds) & random_flip, device=device)
+    crops[flip] = crops[flip].flip(2)
+    mean, std = (torch.tensor(preprocess[key], dtype=torch.float32, device=device) for key in ("mean", "std"))
+    return ((crops.float() - mean) / std).permute(0, 3, 1, 2)

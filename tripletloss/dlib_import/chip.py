@@ -53,10 +53,10 @@ def chip_to_image(landmarks, size=150, padding=0.25):
     rot = np.array([[cos, -sin], [sin, cos]])
     corners = np.array([[-half, -half], [half, -half], [-half, half]]) @ rot.T + centre  # tl, tr, bl
     chip = np.array([[0, 0], [size - 1, 0], [0, size - 1]], np.float64)
-    return _affine_from_3(chip, corners)
+    return affine_from_3(chip, corners)
 
 
-def _affine_from_3(src, dst):
+def affine_from_3(src, dst):
     """The exact 2x3 affine matrix taking three points src (3,2) onto dst (3,2), in float64."""
     a = np.hstack([src, np.ones((3, 1))])
     return np.linalg.solve(a, dst).T

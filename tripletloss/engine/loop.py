@@ -5,6 +5,7 @@ A stage supplies a `Job` (see tripletloss/stages/): the net, a batch source, an 
 import contextlib
 import signal
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -64,6 +65,40 @@ class _SignalFlag:
             signal.signal(s, handler)
 
 
+def timed(batches):
+    """Yield (batch, seconds spent waiting for it) for each batch of the iterable `batches`."""
+    it = iter(batches)
+    while True:
+        start = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        yield batch, time.perf_counter() - start
+
+
+class StepTimes:
+    """Seconds per step spent waiting for the batch source and computing (forward, backward, update), summed
+    since the last `means()`, which logs them as `time/loader_wait` and `time/compute`."""
+
+    def __init__(self):
+        self._reset()
+
+    def _reset(self):
+        self.wait = self.compute = 0.0
+        self.steps = 0
+
+    def add(self, wait, compute):
+        """Count one step that waited `wait` and computed `compute` seconds."""
+        self.wait, self.compute, self.steps = self.wait + wait, self.compute + compute, self.steps + 1
+
+    def means(self):
+        """Return {time/loader_wait, time/compute: mean seconds per step} since the last call, and start over."""
+        out = {"time/loader_wait": self.wait / self.steps, "time/compute": self.compute / self.steps}
+        self._reset()
+        return out
+
+
 class TrainLoop:
     """Runs `job` for `epochs` epochs in `run_dir`; `resume_from(checkpoint)` first to continue a run."""
 
@@ -77,6 +112,7 @@ class TrainLoop:
         self.ema = WeightAverage(job.net, decay) if decay > 0 else None
         self.schedule = read_schedule_file(resolve_path(schedule)) if job.base_lr == STOP else None
         self.health = HealthMonitor(settings["margin"], settings["health_intervals"])
+        self.times = StepTimes()
 
     def _set_phase(self, epoch):
         self._enter_phase(self.job.phase(epoch))
@@ -98,6 +134,7 @@ class TrainLoop:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.ema is not None and "live_model" in ckpt:
             self.ema.load(ckpt["model"])
+        self.job.load_training_state(ckpt.get("job_state", {}))
         rng.restore(distributed.own_rng_state(ckpt))
         self.log.resume_at(self.state.epoch, self.state.step)
 
@@ -112,7 +149,7 @@ class TrainLoop:
         path = self.run_dir / (name or f"step-{self.state.step}.pt")
         save_atomic(dict(self._model_record(), optimizer=self.optimizer.state_dict(),
                          state=asdict(self.state), phase=self.phase, rng=rng_ranks[0], rng_ranks=rng_ranks,
-                         config=dict(self.settings)), path)
+                         job_state=self.job.training_state(), config=dict(self.settings)), path)
         if name is None:
             prune_checkpoints(self.run_dir, self.settings["keep_checkpoints"])
         return path
@@ -154,12 +191,14 @@ class TrainLoop:
     def _run_epoch(self, flag):
         st, job = self.state, self.job
         job.source.set_epoch(st.epoch, st.batch)
-        bar = tqdm(job.source, total=job.steps_per_epoch, initial=st.batch, disable=not self.is_main,
+        bar = tqdm(timed(job.source), total=job.steps_per_epoch, initial=st.batch, disable=not self.is_main,
                    dynamic_ncols=True, desc=f"{job.stage} epoch {st.epoch + 1}/{self.epochs}")
         job.net.train()
-        for inputs, labels, bad in bar:
+        for (inputs, labels, bad), wait in bar:
             self._note_bad_files(bad)
+            start = time.perf_counter()
             stats = self._step(inputs, labels)
+            self.times.add(wait, time.perf_counter() - start)
             st.batch += 1
             st.step += 1
             bar.set_postfix(loss=f"{stats['loss']:.4f}", lr=f"{stats['lr']:.3g}")
@@ -180,7 +219,7 @@ class TrainLoop:
     def _log_train(self, stats):
         """Log a step's stats, and a warning (printed once, logged as health/<problem> = 1) when training is sick."""
         st = self.state
-        self.log.log({f"train/{k}": v for k, v in stats.items()}, st.step, st.epoch)
+        self.log.log({**{f"train/{k}": v for k, v in stats.items()}, **self.times.means()}, st.step, st.epoch)
         for problem, message in self.health.check(stats):
             self._warn(message)
             self.log.log({f"health/{problem}": 1.0}, st.step, st.epoch)
@@ -211,6 +250,7 @@ class TrainLoop:
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update(st.step)
+        self.job.after_step()
         st.nonfinite = 0
         return dict(stats, loss=loss.item())
 

@@ -118,7 +118,8 @@ def evaluate_folds(emb1, emb2, issame, folds, metric="euclidean", subtract_mean=
     other folds, then accuracy, VAL and FAR are measured on the fold.
 
     `metrics` holds accuracy, accuracy_std, val, val_std, far (mean held-out FAR), threshold (mean accuracy
-    threshold), auc and eer (over every pair's held-out distance), pairs and folds. `heldout_distances` (N,) is
+    threshold), auc and eer (over every pair's held-out distance), pairs, folds and fold_accuracies ({fold id:
+    held-out accuracy}). `heldout_distances` (N,) is
     each pair's distance as computed for its own fold, for ROC plots.
     """
     issame, folds = np.asarray(issame, dtype=bool), np.asarray(folds)
@@ -145,5 +146,21 @@ def evaluate_folds(emb1, emb2, issame, folds, metric="euclidean", subtract_mean=
         "val": float(np.mean(val)), "val_std": float(np.std(val)), "far": float(np.mean(far)),
         "auc": float(roc_auc_score(issame, -heldout)), "eer": equal_error_rate(heldout, issame),
         "threshold": float(np.mean(thr)), "pairs": int(len(issame)), "folds": int(fold_ids.size),
+        "fold_accuracies": dict(zip(fold_ids.tolist(), map(float, acc))),
     }
     return metrics, heldout
+
+
+def count_missing_as_wrong(metrics, folds, all_folds):
+    """Return a copy of evaluate_folds' `metrics` whose accuracy counts every pair left out as wrongly classified.
+
+    `folds` (N,) are the fold ids of the evaluated pairs, `all_folds` those of every pair of the pairs file (the
+    evaluated ones plus those whose image is missing). Per fold, accuracy becomes correct / all pairs of the fold
+    (a fold with no evaluated pair scores 0); accuracy and accuracy_std are recomputed over all folds. The other
+    metrics stay those of the evaluated pairs.
+    """
+    ids, totals = np.unique(np.asarray(all_folds), return_counts=True)
+    present = dict(zip(*np.unique(np.asarray(folds), return_counts=True)))
+    acc = [metrics["fold_accuracies"].get(k, 0.0) * present.get(k, 0) / n for k, n in zip(ids.tolist(), totals)]
+    accuracies = dict(zip(ids.tolist(), map(float, acc)))
+    return dict(metrics, accuracy=float(np.mean(acc)), accuracy_std=float(np.std(acc)), fold_accuracies=accuracies)

@@ -6,7 +6,7 @@ import numpy as np
 
 from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
-from tripletloss.evaluation.protocol import evaluate_folds
+from tripletloss.evaluation.protocol import count_missing_as_wrong, evaluate_folds
 from tripletloss.prepare.pairs import image_for_index, read_pairs
 
 #: The keys of evaluate_pairs()'s result that `evaluate --json` prints.
@@ -67,19 +67,28 @@ def embed_pairs(embedder, paths1, paths2, flip=False, progress=False):
     return emb[index[:n]], emb[index[n:]]
 
 
+#: What verify does with a pair whose image is missing: stop (UserError), leave it out, or count it as wrong.
+MISSING = ("error", "skip", "wrong")
+
+
 def verify(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, metric="euclidean", progress=False,
-           skip_missing=False):
+           missing="error"):
     """Run the verification protocol of a pairs file with `embedder`; return (metrics, heldout, issame).
 
-    metrics is evaluate_folds()'s dict plus skipped_pairs; heldout the (N,) held-out pair distances and issame
-    the (N,) labels, for an ROC plot.
+    `missing` (one of MISSING) says what a pair with a missing image does: "error" raises UserError, "skip"
+    leaves it out, "wrong" leaves it out of the thresholds and the distance metrics and counts it as wrongly
+    classified in accuracy (count_missing_as_wrong). metrics is evaluate_folds()'s dict plus skipped_pairs (pairs
+    with a missing image) and missing; heldout the (N,) held-out pair distances and issame the (N,) labels, for
+    an ROC plot.
     """
-    paths1, paths2, issame, folds, skipped = resolve_pairs(data_dir, pairs_path, skip_missing)
+    paths1, paths2, issame, folds, skipped = resolve_pairs(data_dir, pairs_path, missing != "error")
     if not len(issame):
         raise UserError(f"{pairs_path}: no pair has both of its images in {data_dir}")
     emb1, emb2 = embed_pairs(embedder, paths1, paths2, flip, progress)
     metrics, heldout = evaluate_folds(emb1, emb2, issame, folds, metric, subtract_mean)
-    return dict(metrics, skipped_pairs=skipped), heldout, issame
+    if missing == "wrong":
+        metrics = count_missing_as_wrong(metrics, folds, [p.fold for p in read_pairs(pairs_path)])
+    return dict(metrics, skipped_pairs=skipped, missing=missing), heldout, issame
 
 
 def evaluate_pairs(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, progress=False,
@@ -91,4 +100,4 @@ def evaluate_pairs(embedder, data_dir, pairs_path, flip=False, subtract_mean=Fal
     trainer can call this every few epochs.
     """
     return verify(embedder, data_dir, pairs_path, flip, subtract_mean, progress=progress,
-                  skip_missing=skip_missing)[0]
+                  missing="skip" if skip_missing else "error")[0]

@@ -20,19 +20,27 @@ from tripletloss.data.decode import BadImageError, read_image
 from tripletloss.data.folders import image_files
 from tripletloss.errors import UserError
 from tripletloss.prepare.dataset import identity_dirs
-from tripletloss.prepare.landmarks import load_detector, load_predictor, require_dlib
+from tripletloss.prepare.detectors import load_detector
+from tripletloss.prepare.landmarks import load_predictor, require_dlib
 from tripletloss.prepare.templates import target_points
 
 REPORT_NAME = "align_report.tsv"
 
+#: Report note of an image aligned from the centred fallback box (its output exists, unlike a failure's).
+FALLBACK_NOTE = "fallback: no face detected, landmarks from a centred box of {} x the image"
+
+#: `fallback` choices: "none", or "center" (align from a centred box when no face is detected).
+FALLBACK_CHOICES = ("none", "center")
+
+#: Default side of the fallback box: the median side of dlib's HOG face box on celeba_subset's 250 px photos
+#: (0.436 of the image; 300 random images, box centre at 0.48-0.49 of the width and height).
+DEFAULT_FALLBACK_SIZE = 0.44
+
 
 def largest_face(detector, image_rgb, upsample):
-    """Return the largest dlib.rectangle found at `upsample`, retrying once at upsample+1; None if no face."""
-    for level in (upsample, upsample + 1):
-        faces = detector(image_rgb, level)
-        if len(faces):
-            return max(faces, key=lambda r: r.width() * r.height())
-    return None
+    """Return the largest dlib.rectangle that `detector(image_rgb, upsample)` finds; None if no face."""
+    faces = detector(image_rgb, upsample)
+    return max(faces, key=lambda r: r.width() * r.height()) if len(faces) else None
 
 
 def landmarks(predictor, image_rgb, rect):
@@ -42,9 +50,36 @@ def landmarks(predictor, image_rgb, rect):
 
 
 def find_landmarks(image_rgb, detector, predictor, upsample=1):
-    """Return the landmarks (float32 (num_points, 2) of (x, y)) of the largest face in an RGB image, or None."""
+    """Return the landmarks (float32 (num_points, 2) of (x, y)) of the largest face in an RGB image, or None.
+
+    `detector` is a tripletloss.prepare.detectors.FaceDetector (or any callable (image, upsample) -> rectangles).
+    """
     rect = largest_face(detector, image_rgb, upsample)
     return None if rect is None else landmarks(predictor, image_rgb, rect)
+
+
+def centre_box(shape, fraction):
+    """Return the dlib.rectangle of side `fraction` x the shorter image side, centred in an image of `shape`."""
+    height, width = shape[:2]
+    side = max(1, round(fraction * min(height, width)))
+    left, top = (width - side) // 2, (height - side) // 2
+    return require_dlib().rectangle(left, top, left + side - 1, top + side - 1)
+
+
+def face_box(image_rgb, detector, options):
+    """Return (dlib.rectangle or None, note) for the face to align in `image_rgb` under AlignOptions `options`.
+
+    note is "" for the largest detected face, FALLBACK_NOTE for options.fallback "center" when nothing was
+    detected, or the reason there is no face to align (none found; several found with options.skip_multi).
+    """
+    faces = detector(image_rgb, options.upsample)
+    if len(faces) > 1 and options.skip_multi:
+        return None, f"{len(faces)} faces found (--skip-multi)"
+    if len(faces):
+        return max(faces, key=lambda r: r.width() * r.height()), ""
+    if options.fallback == "center":
+        return centre_box(image_rgb.shape, options.fallback_size), FALLBACK_NOTE.format(options.fallback_size)
+    return None, f"no face found ({detector.tried(options.upsample)})"
 
 
 def warp_to_template(image_rgb, points, template, size, margin=0):
@@ -66,15 +101,28 @@ def warp_to_template(image_rgb, points, template, size, margin=0):
 def align_face(image_rgb, detector, predictor, template, size, margin=0, upsample=1):
     """Align the largest face of an RGB (or grey) uint8 image.
 
-    Takes dlib's detector and a shape predictor matching `template.num_points`, a Template, the output `size`
-    in pixels, an optional `margin` (pixels of extra context per side) and the detector `upsample` level.
-    Returns the aligned size x size RGB uint8 image, or None when no face is found.
+    Takes a FaceDetector (tripletloss.prepare.detectors) and a shape predictor matching `template.num_points`, a
+    Template, the output `size` in pixels, an optional `margin` (pixels of extra context per side) and the
+    detector `upsample` level. Returns the aligned size x size RGB uint8 image, or None when no face is found.
+    """
+    options = AlignOptions(template, size=size, margin=margin, upsample=upsample)
+    return align_image(image_rgb, detector, predictor, options)[0]
+
+
+def align_image(image_rgb, detector, predictor, options):
+    """Align one RGB (or grey) uint8 image with a FaceDetector, a shape predictor and AlignOptions.
+
+    Returns (face, note): the aligned RGB uint8 image and face_box's note ("" or FALLBACK_NOTE), or (None,
+    the reason no face was aligned).
     """
     if image_rgb.ndim == 2:
         image_rgb = cv2.cvtColor(image_rgb, cv2.COLOR_GRAY2RGB)
     image_rgb = np.ascontiguousarray(image_rgb)
-    points = find_landmarks(image_rgb, detector, predictor, upsample)
-    return None if points is None else warp_to_template(image_rgb, points, template, size, margin)
+    rect, note = face_box(image_rgb, detector, options)
+    if rect is None:
+        return None, note
+    points = landmarks(predictor, image_rgb, rect)
+    return warp_to_template(image_rgb, points, options.template, options.size, options.margin), note
 
 
 @dataclass
@@ -85,15 +133,32 @@ class AlignOptions:
     margin: int = 0
     upsample: int = 1
     ext: str = "png"
+    detector: str = "hog"         # tripletloss.prepare.detectors.DETECTORS: hog, cnn, auto (HOG, then CNN)
+    skip_multi: bool = False      # an image with more than one detected face is skipped (and reported)
+    fallback: str = "none"        # "center": no face detected -> landmarks in a centred box (reported)
+    fallback_size: float = DEFAULT_FALLBACK_SIZE  # that box's side, as a fraction of the shorter image side
 
 
 @dataclass
 class AlignSummary:
-    """Outcome of one `align_dataset` run: counts and the failed images as (source path, reason)."""
+    """Outcome of one `align_dataset` run: counts, the failed images as (source path, reason) and the images
+    aligned from the fallback box as (source path, FALLBACK_NOTE) (`aligned` counts those of this run too)."""
     total: int = 0
     skipped: int = 0
     aligned: int = 0
     failed: list = field(default_factory=list)
+    fallbacks: list = field(default_factory=list)
+
+    def count(self, src, status, note):
+        """Add one _align_one result (status aligned, fallback, skipped or failed)."""
+        if status == "failed":
+            self.failed.append((src, note))
+        elif status == "skipped":
+            self.skipped += 1
+        else:
+            self.aligned += 1
+        if status == "fallback":
+            self.fallbacks.append((src, note))
 
 
 def write_image(path, image_rgb):
@@ -142,12 +207,13 @@ _WORKER = {}
 
 def _init_worker(options):
     """Load dlib's models once per process."""
-    _WORKER.update(options=options, detector=load_detector(),
+    _WORKER.update(options=options, detector=load_detector(options.detector),
                    predictor=load_predictor(options.template.num_points))
 
 
 def _align_one(job):
-    """Align one (src, dst) job in a worker; return (src, status, reason) with status aligned/skipped/failed."""
+    """Align one (src, dst) job in a worker; return (src, status, note): status aligned/fallback/skipped/failed,
+    note the fallback note or the failure reason."""
     src, dst = job
     if dst.exists():
         return src, "skipped", ""
@@ -155,17 +221,15 @@ def _align_one(job):
         image = read_image(src)
     except BadImageError:
         return src, "failed", "cannot decode image"
-    opts = _WORKER["options"]
     try:
-        face = align_face(image, _WORKER["detector"], _WORKER["predictor"], opts.template, opts.size, opts.margin,
-                          opts.upsample)
+        face, note = align_image(image, _WORKER["detector"], _WORKER["predictor"], _WORKER["options"])
     except (cv2.error, RuntimeError) as exc:
         return src, "failed", f"alignment error: {str(exc).strip().splitlines()[-1]}"
     if face is None:
-        return src, "failed", f"no face found (upsample {opts.upsample} and {opts.upsample + 1})"
+        return src, "failed", note
     dst.parent.mkdir(parents=True, exist_ok=True)
     write_image(dst, face)
-    return src, "aligned", ""
+    return src, "fallback" if note else "aligned", note
 
 
 def _results(jobs, options, workers):
@@ -182,7 +246,8 @@ def align_dataset(raw, out, options, workers=1, random_order=False, progress=Tru
     """Align every image of RAW/<identity>/ into OUT/<identity>/<stem>.<ext>; return an AlignSummary.
 
     Existing outputs are skipped (resumable; several processes may share OUT with random_order=True).
-    The failures of this run are written to OUT/align_report.tsv (source path<TAB>reason).
+    OUT/align_report.tsv (source path<TAB>reason) lists this run's failures and every output aligned from the
+    fallback box, those of earlier runs into OUT included.
     """
     require_dlib()
     out = Path(out)
@@ -191,22 +256,32 @@ def align_dataset(raw, out, options, workers=1, random_order=False, progress=Tru
     remove_stale_temps(out)
     summary = AlignSummary(total=len(jobs))
     todo = [job for job in jobs if not job[1].exists()]
+    done = {str(src) for src, dst in jobs if dst.exists()}
     summary.skipped = len(jobs) - len(todo)
+    summary.fallbacks = [row for row in read_report(out / REPORT_NAME) if is_fallback(row) and row[0] in done]
     if random_order:
         random.shuffle(todo)
-    for src, status, reason in tqdm(_results(todo, options, workers), total=len(todo),
-                                    desc="align", unit="img", disable=not progress):
-        if status == "failed":
-            summary.failed.append((str(src), reason))
-        elif status == "skipped":
-            summary.skipped += 1
-        else:
-            summary.aligned += 1
-    write_report(out / REPORT_NAME, summary.failed)
+    for src, status, note in tqdm(_results(todo, options, workers), total=len(todo),
+                                  desc="align", unit="img", disable=not progress):
+        summary.count(str(src), status, note)
+    write_report(out / REPORT_NAME, summary.failed + summary.fallbacks)
     return summary
 
 
-def write_report(path, failed):
+def is_fallback(row):
+    """True for a report row (path, reason) of an image aligned from the fallback box."""
+    return row[1].startswith(FALLBACK_NOTE.split(":")[0] + ":")
+
+
+def read_report(path):
+    """Return the (path, reason) rows of an align report; [] when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [tuple(line.split("\t", 1)) for line in path.read_text().splitlines()[1:] if "\t" in line]
+
+
+def write_report(path, rows):
     """Write (source path, reason) rows, sorted, as a TSV with a header line, atomically."""
-    lines = ["path\treason"] + [f"{src}\t{reason}" for src, reason in sorted(failed)]
+    lines = ["path\treason"] + [f"{src}\t{reason}" for src, reason in sorted(rows)]
     write_atomic(path, "\n".join(lines) + "\n")

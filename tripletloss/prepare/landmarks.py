@@ -1,4 +1,4 @@
-"""Locating the dlib model files shipped by `face-recognition-models` and loading dlib's detector/predictor.
+"""Locating the dlib model files shipped by `face-recognition-models` and loading dlib's shape predictor.
 
 The `face_recognition_models` package is never imported (its __init__ needs pkg_resources, which recent
 setuptools no longer ships); its files are found through importlib.util.find_spec instead.
@@ -50,11 +50,6 @@ def predictor_path(num_points):
     if num_points not in PREDICTOR_FILES:
         raise UserError(f"no dlib shape predictor for {num_points} landmarks (have {sorted(PREDICTOR_FILES)})")
     return model_file(PREDICTOR_FILES[num_points])
-
-
-def load_detector():
-    """Return dlib's HOG frontal face detector."""
-    return require_dlib().get_frontal_face_detector()
 
 
 def load_predictor(num_points=68):

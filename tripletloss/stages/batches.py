@@ -1,11 +1,15 @@
-"""Batch sources for the loop: decoded images through a DataLoader, or cached backbone features."""
+"""Batch sources for the loop: images decoded through a DataLoader, images from the decode cache, or cached
+backbone features."""
 import signal
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from tripletloss.data.transforms import flip_coin
+from tripletloss.data.dataset import FaceDataset, Replacements
+from tripletloss.data.decode_cache import open_decode_cache
+from tripletloss.data.transforms import augment_batch, flip_coin
+from tripletloss.engine import distributed
 
 
 def _leave_stop_signals_to_main(worker_id):
@@ -40,8 +44,78 @@ class ImageBatches(_SamplerBatches):
         loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=self.num_workers,
                             generator=torch.Generator(), worker_init_fn=_leave_stop_signals_to_main,
                             pin_memory=self.device.type == "cuda")
-        for images, labels, _, bad in loader:
-            yield images.to(self.device, non_blocking=True), labels.to(self.device), [b for b in bad if b]
+        # The loader walks the sampler's batches in order: zipped with them, each batch comes with its seeds.
+        for (images, labels, index, bad), batch in zip(loader, iter(self.sampler)):
+            yield (images.to(self.device, non_blocking=True), self.targets(labels, index, batch),
+                   [b for b in bad if b])
+
+    def targets(self, labels, index, batch):
+        """What the objective gets as labels: the identity labels (on the device) of the loaded images."""
+        return labels.to(self.device)
+
+
+class TeacherBatches(ImageBatches):
+    """ImageBatches whose labels are (labels, teacher descriptors, has_teacher) for distillation.
+
+    `descriptors` (2, N, D) hold the teacher's output for each image's copy and its mirror image; the mirrored
+    one is used where the training flip of the sample's seed mirrored the student's input. The rows are those of
+    the images actually loaded (an undecodable image's replacement). `has_teacher` (N,) is false for images
+    without a teacher copy.
+    """
+
+    def __init__(self, dataset, sampler, num_workers, device, descriptors, has_teacher):
+        super().__init__(dataset, sampler, num_workers, device)
+        self.descriptors, self.has_teacher = descriptors, has_teacher
+
+    def targets(self, labels, index, batch):
+        """(labels, the teacher's descriptors of the loaded images as the student saw them, has_teacher)."""
+        flips = flip_coin([seed for _, seed in batch]) & self.dataset.random_flip
+        descriptors = self.descriptors[torch.as_tensor(flips.astype(np.int64)), index]
+        return labels.to(self.device), descriptors.to(self.device), self.has_teacher[index].to(self.device)
+
+
+class CachedImageBatches(_SamplerBatches):
+    """Yields (images, labels, bad file paths) on `device` for the batches of `sampler`, from `decoded` = (uint8
+    resized squares, bad flags) of data.decode_cache: no decoding and no worker processes; the batch is cropped,
+    flipped and normalised at once by transforms.augment_batch, on the device, bit-identical to ImageBatches."""
+
+    def __init__(self, decoded, paths, labels, sampler, preprocess, random_flip, device):
+        (self.images, self.bad), self.paths = decoded, list(paths)
+        self.labels, self.replacements = torch.as_tensor(np.asarray(labels)), Replacements(paths, labels)
+        self.sampler, self.preprocess, self.random_flip, self.device = sampler, preprocess, random_flip, device
+
+    def __iter__(self):
+        for batch in self.sampler:
+            used = [self.replacements.first_good(i, seed, self._usable)[0] for i, seed in batch]
+            rows = torch.from_numpy(self.images[used])
+            if self.device.type == "cuda":
+                rows = rows.pin_memory()  # an asynchronous copy of uint8 rows, a quarter of the float batch
+            rows = rows.to(self.device, non_blocking=True)
+            seeds = [seed for _, seed in batch]
+            yield (augment_batch(rows, seeds, self.preprocess, self.random_flip),
+                   self.labels[used].to(self.device), [self.paths[i] for (i, _), u in zip(batch, used) if i != u])
+
+    def _usable(self, index):
+        """True for an image that could be decoded, else None (Replacements.first_good's convention)."""
+        return None if self.bad[index] else True
+
+
+def image_batches(paths, labels, preprocess, sampler, settings, device, progress=True):
+    """The training batch source over image files: CachedImageBatches with `decode_cache` (the cache built or
+    updated first, by the main process first under torchrun), else ImageBatches decoding every epoch.
+
+    random_rotate and per-image standardisation (preprocess["standardize"]) also take the ImageBatches path:
+    transforms.augment_batch does neither, and the per-image path is the reference the cache must match bit
+    for bit, so these runs decode every epoch (correctness over speed).
+    """
+    per_image = settings["random_rotate"] or preprocess.get("standardize")
+    if per_image or not settings["decode_cache"]:
+        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
+                              random_rotate=settings["random_rotate"])
+        return ImageBatches(dataset, sampler, settings["num_workers"], device)
+    decoded = distributed.main_first(open_decode_cache, paths, preprocess, settings["work_dir"],
+                                     settings["num_workers"], progress)
+    return CachedImageBatches(decoded, paths, labels, sampler, preprocess, settings["augment_flip"], device)
 
 
 class FeatureBatches(_SamplerBatches):

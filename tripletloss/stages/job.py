@@ -81,7 +81,8 @@ class Job:
     finetuning = False  # initialised from another model with a freeze schedule (softmax --finetune)
 
     def __init__(self, net, settings, preprocess, classes, variables, device):
-        self.net, self.settings, self.preprocess = net.to(device), settings, preprocess
+        layout = torch.channels_last if settings["channels_last"] else torch.contiguous_format
+        self.net, self.settings, self.preprocess = net.to(device, memory_format=layout), settings, preprocess
         self.classes, self.variables, self.device = classes, variables, device
         self.model = self.net  # what runs the forward pass: the net, or its DDP wrapper (engine.distributed.wrap)
         self.spec_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
@@ -120,6 +121,16 @@ class Job:
     def objective(self, inputs, labels, step):
         """Return (loss tensor, {stat: float}) for one batch."""
         raise NotImplementedError
+
+    def after_step(self):
+        """Called after each optimizer step that was taken (not after a skipped non-finite one)."""
+
+    def training_state(self):
+        """Tensors besides the net and optimizer that a resumable checkpoint must hold (a dict)."""
+        return {}
+
+    def load_training_state(self, state):
+        """Restore what training_state() returned."""
 
 
 def step_generator(seed, step, device):

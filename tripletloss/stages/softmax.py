@@ -1,12 +1,21 @@
-"""Stage 1: the backbone trained as a softmax classifier (`fc9`) over the training identities."""
+"""Stage 1: the backbone trained as a softmax classifier (`fc9`) over the training identities.
+
+Optional extra terms (config.py): facenet's center loss and prelogits norm, and distillation of a teacher
+network's descriptors into the student's `distill` output.
+"""
+import torch
 import torch.nn.functional as F
 
 from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import ShuffledBatches
 from tripletloss.data.transforms import inherit_preprocess, make_preprocess
+from tripletloss.engine.distributed import main_first
 from tripletloss.errors import ConfigError
-from tripletloss.stages.batches import ImageBatches
+from tripletloss.losses import distill_loss, prelogits_norm
+from tripletloss.stages.batches import TeacherBatches, image_batches
+from tripletloss.stages.centers import Centers
 from tripletloss.stages.job import Job, build_stage_net, init_from_checkpoint
+from tripletloss.stages.teacher import teacher_targets
 
 CLASSIFIER = "fc9"
 
@@ -29,10 +38,45 @@ class SoftmaxJob(Job):
         unfreeze = settings["finetune_unfreeze_from"]
         if self.finetuning and unfreeze and unfreeze not in self.spec_mults:
             raise ConfigError(f"finetune_unfreeze_from: no layer '{unfreeze}' in {settings['softmax_net']}")
-        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
-                              random_rotate=settings["random_rotate"])
+        self.outputs, self.prelogits = self._outputs()
+        self.weights = {"softmax": settings["softmax_weight"], "center_loss": settings["center_loss"],
+                        "prelogits_norm": settings["prelogits_norm"], "teacher": settings["teacher_weight"]}
+        self.centers = Centers(len(classes), settings["center_loss_alpha"]) if settings["center_loss"] else None
         sampler = ShuffledBatches(len(paths), settings["softmax_batch_size"], settings["seed"], rank, world_size)
-        self.source = ImageBatches(dataset, sampler, settings["num_workers"], device)
+        if settings["teacher"]:  # decoded per epoch (no decode cache): the teacher's rows follow the loaded images
+            targets = main_first(teacher_targets, settings, paths, device)  # rank 0 computes, the others load
+            self._check_distill_width(targets[0].shape[2])
+            dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
+                                  random_rotate=settings["random_rotate"])
+            self.source = TeacherBatches(dataset, sampler, settings["num_workers"], device, *targets)
+        else:
+            self.source = image_batches(paths, labels, preprocess, sampler, settings, device, progress=rank == 0)
+
+    def _outputs(self):
+        """(outputs the objective needs, name of the prelogits output); ConfigError naming a missing one."""
+        s, available = self.settings, self.net.spec["outputs"]
+        prelogits = "prelogits" if "prelogits" in available else "embedding"
+        needed = {"logits": "the softmax loss"}
+        if s["center_loss"] or s["prelogits_norm"]:
+            needed[prelogits] = "center_loss / prelogits_norm"
+        if s["teacher"]:
+            needed["distill"] = "teacher (use prototxt_like/softmax_distill.yaml)"
+        for name, why in needed.items():
+            if name not in available:
+                raise ConfigError(f"softmax_net {s['softmax_net']}: no '{name}' output, needed by {why}")
+        return list(needed), prelogits
+
+    @torch.no_grad()
+    def _check_distill_width(self, width):
+        """ConfigError unless the net's `distill` output has the teacher's descriptor width."""
+        was_training, size = self.net.training, self.net.input_size
+        channels = self.net.spec["input"].get("channels", 3)
+        zeros = torch.zeros(2, channels, size, size, device=self.device)
+        own = self.net.eval()(zeros, ["distill"])["distill"].flatten(1).shape[1]
+        self.net.train(was_training)
+        if own != width:
+            raise ConfigError(f"softmax_net {self.settings['softmax_net']}: its 'distill' output is {own}-d but "
+                              f"the teacher's descriptor is {width}-d")
 
     def phase(self, epoch):
         """'head' (only fc9 trains) for the first finetune_freeze_epochs when fine-tuning, else 'body'."""
@@ -52,7 +96,37 @@ class SoftmaxJob(Job):
                                for i, (n, m) in enumerate(self.spec_mults.items())})
 
     def objective(self, images, labels, step):
-        """Label-smoothed cross-entropy of fc9's logits; stats: batch accuracy."""
-        logits = self.model(images, ["logits"])["logits"]
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.settings["softmax_label_smoothing"])
-        return loss, {"accuracy": (logits.argmax(1) == labels).float().mean().item()}
+        """Weighted sum of the label-smoothed cross-entropy of fc9's logits and the extra terms switched on.
+
+        `labels` is the label tensor, or (labels, teacher descriptors, has_teacher) from TeacherBatches. Stats:
+        batch accuracy, and each term's unweighted value when there are several.
+        """
+        labels, *teacher = labels if isinstance(labels, tuple) else (labels,)
+        out = self.model(images, self.outputs)
+        s = self.settings
+        terms = {"softmax": F.cross_entropy(out["logits"], labels, label_smoothing=s["softmax_label_smoothing"])}
+        if self.centers:
+            terms["center_loss"] = self.centers.loss(out[self.prelogits], labels)
+        if s["prelogits_norm"]:
+            terms["prelogits_norm"] = prelogits_norm(out[self.prelogits], s["prelogits_norm_p"])
+        if teacher:
+            terms["teacher"] = distill_loss(out["distill"], *teacher, s["teacher_loss"])
+        loss = sum(self.weights[name] * term for name, term in terms.items())
+        stats = {"accuracy": (out["logits"].argmax(1) == labels).float().mean().item()}
+        if len(terms) > 1:
+            stats.update({name: term.item() for name, term in terms.items()})
+        return loss, stats
+
+    def after_step(self):
+        """Move the class centres (center loss) once the optimizer has stepped."""
+        if self.centers:
+            self.centers.commit()
+
+    def training_state(self):
+        """The class centres, for resumable checkpoints."""
+        return self.centers.state() if self.centers else {}
+
+    def load_training_state(self, state):
+        """Restore the class centres from a checkpoint's training_state()."""
+        if self.centers:
+            self.centers.load(state, self.device)

@@ -16,7 +16,7 @@ from tripletloss.engine.run_dir import final_model
 from tripletloss.inference import batch_outputs
 from tripletloss.losses import pinguo_loss, triplet_loss
 from tripletloss.mining import select_triplets
-from tripletloss.stages.batches import FeatureBatches, ImageBatches
+from tripletloss.stages.batches import FeatureBatches, image_batches
 from tripletloss.stages.job import (
     Job,
     build_stage_net,
@@ -46,9 +46,7 @@ class TripletJob(Job):
             features, bad = self.cache_features(blob, paths, labels, progress)
             self.source = FeatureBatches(features, blob, labels, sampler, settings["augment_flip"], device, bad)
         else:
-            dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
-                                  random_rotate=settings["random_rotate"])
-            self.source = ImageBatches(dataset, sampler, settings["num_workers"], device)
+            self.source = image_batches(paths, labels, preprocess, sampler, settings, device, progress)
 
     def cacheable_blob(self):
         """The `features` output blob if every layer up to it is frozen or parameter-free, else None."""
