@@ -3,7 +3,12 @@ import numpy as np
 
 from tripletloss.data.folders import scan_folders
 from tripletloss.evaluation.export import FORMATS, write_embeddings
-from tripletloss.evaluation.model_options import add_jitter_argument, add_model_arguments, embedder_from_args
+from tripletloss.evaluation.model_options import (
+    add_jitter_argument,
+    add_model_arguments,
+    embedder_from_args,
+    keep_found,
+)
 
 
 def register(subparsers):
@@ -11,7 +16,9 @@ def register(subparsers):
     p = subparsers.add_parser("embed", help="export embeddings and labels of a dataset", description=__doc__)
     add_model_arguments(p)
     p.add_argument("--out", required=True, metavar="FILE", help="embeddings .npy (labels.csv goes beside it)")
-    p.add_argument("--format", choices=FORMATS, default="npy", help="csv: also write reps.csv beside FILE")
+    p.add_argument("--format", choices=FORMATS, default="npy",
+                   help="csv: also write reps.csv beside FILE; openface: reps.csv and labels.csv as OpenFace's "
+                        "label,path rows")
     p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
     add_jitter_argument(p)
     p.set_defaults(func=run)
@@ -20,7 +27,8 @@ def register(subparsers):
 def run(args):
     """Embed every image under --data-dir and write the files."""
     paths, labels, names = scan_folders(args.data_dir)
-    emb = np.asarray(embedder_from_args(args).embed_paths(paths, flip=args.flip, progress=True))
-    for path in write_embeddings(emb, paths, [names[i] for i in labels], args.out, args.format):
+    emb, found = embedder_from_args(args).embed_faces(paths, flip=args.flip, progress=True)
+    paths, identities = keep_found(found, paths, [names[i] for i in labels])
+    for path in write_embeddings(np.asarray(emb), paths, identities, args.out, args.format):
         print(f"wrote {path}")
     return 0

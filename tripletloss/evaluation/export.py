@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMATS = ("npy", "csv")
+FORMATS = ("npy", "csv", "openface")
 
 
 def write_embeddings(emb, paths, identities, out, fmt="npy"):
@@ -12,7 +12,9 @@ def write_embeddings(emb, paths, identities, out, fmt="npy"):
 
     Always writes `out` (a .npy array, float32, row n = paths[n]) and labels.csv beside it (header
     `path,identity`, same row order). fmt "csv" also writes reps.csv beside it: OpenFace's layout, one row of
-    comma-separated floats per image, no header.
+    comma-separated floats per image, no header. fmt "openface" writes reps.csv and labels.csv both as
+    OpenFace's batch-represent does: labels.csv rows `label,path` without header, label the 1-based number of
+    the identity in order of first appearance (OpenFace's classifier.py reads the identity from the path).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -23,13 +25,20 @@ def write_embeddings(emb, paths, identities, out, fmt="npy"):
         np.save(f, emb)
     labels = out.parent / "labels.csv"
     with open(labels, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "identity"])
-        writer.writerows(zip(map(str, paths), identities))
+        csv.writer(f).writerows(label_rows(paths, identities, fmt))
     written = [out, labels]
-    if fmt == "csv":
+    if fmt in ("csv", "openface"):
         reps = out.parent / "reps.csv"
         np.savetxt(reps, emb, delimiter=",", fmt="%.8g")
         written.append(reps)
     return written
 
+
+
+def label_rows(paths, identities, fmt):
+    """Return the rows of labels.csv: header `path,identity` then one row per image, or for fmt "openface"
+    OpenFace's `label,path` rows (1-based identity numbers in order of first appearance, no header)."""
+    if fmt != "openface":
+        return [("path", "identity")] + list(zip(map(str, paths), identities))
+    numbers = {}
+    return [(numbers.setdefault(name, len(numbers) + 1), str(path)) for path, name in zip(paths, identities)]
