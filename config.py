@@ -17,10 +17,13 @@ image_size = 96            # network input (pixels, square); must match the YAML
 resize_size = 108          # images are resized to this, then cropped to image_size (random crop when training)
 crop_fraction = 1.0        # centre square fraction of each image kept before resizing (e.g. 0.6 for loose crops)
 augment_flip = True        # random horizontal flip when training
+random_rotate = False      # random rotation by up to +-10 degrees when training (facenet's --random_rotate)
+per_image_standardization = False  # normalise each image by its own mean and std (facenet's prewhiten), not 127.5/128
 num_workers = 2            # processes decoding images (the decode cache's first build, or every epoch without it);
                            # capped by CPU cores and memory
 # Decode each training image once into a uint8 cache under work_dir/.decode_cache/ (re-read when a file changes)
 # and crop, flip and normalise whole batches at once: no decoding after the first epoch, no loader processes.
+# random_rotate or per_image_standardization turn it off (images then decode every epoch, see README).
 decode_cache = True
 
 # ---------------------------------------------------------------- run
@@ -69,20 +72,30 @@ embedding_size = 128       # width of fc9_1, the L2-normalised embedding
 identities_per_batch = 16  # P: identities in each batch
 images_per_identity = 8    # K: images of each identity in each batch (>= 2 for triplets)
 margin = 0.2               # triplet margin, on squared euclidean distances between unit vectors
-selection = "semihard"     # semihard | violating | batch_hard | batch_all (tripletloss.mining)
+selection = "semihard"     # semihard | violating | batch_hard | batch_all | pinguo (tripletloss.mining)
+# pinguo: batches of 3T images (one anchor image T times, T positives, T negatives; see README), T:
+pinguo_triplets = 10
+extra_negatives = 0        # add N images of identities not in the batch, as negatives only (OpenFace); P x K batches
 mining_backend = "auto"    # auto | torch | cuda
 batches_per_epoch = 0      # 0: about one pass over the images per epoch
 cache_features = True      # stage 2 on frozen-backbone features computed once (centre crop and its flip)
 
 # ---------------------------------------------------------------- optimisation (both stages)
-optimizer = "sgd"          # sgd | adam
+# sgd | adam (torch defaults) | facenet's ADAGRAD | ADADELTA | RMSPROP | MOM | ADAM, with facenet's constants
+optimizer = "sgd"
 momentum = 0.9
 weight_decay = 5e-4
-lr_schedule = "cosine"     # cosine | step | constant
+lr_schedule = "cosine"     # cosine | step | constant | exponential
 lr_step_epochs = 10        # step schedule: multiply by lr_gamma every N epochs
 lr_gamma = 0.1
 warmup_epochs = 0.0        # linear warm-up from 0, in epochs (fractions allowed)
 grad_clip = 0.0            # clip the gradient norm to this (0: off)
+learning_rate_decay_epochs = 100  # exponential schedule: multiply by learning_rate_decay_factor every N epochs
+learning_rate_decay_factor = 1.0
+# facenet's schedule file ("epoch: lr" lines, '#' comments, lr -1 stops), used by a stage whose lr is -1
+learning_rate_schedule_file = ""
+moving_average_decay = 0.0  # exponential moving average of the weights (facenet: 0.9999); 0: off
+health_intervals = 5       # warn when collapse / a loss stuck at the margin lasts N logging intervals (0: off)
 
 # ---------------------------------------------------------------- evaluation during training
 # An LFW-format pairs file and the folder its names refer to; evaluated every eval_every_epochs in both stages.

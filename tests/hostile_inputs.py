@@ -93,7 +93,8 @@ def write_npz(path, **arrays):
 def svm_arrays(dim, classes=("a", "b")):
     """A sound two-class linear classifier's arrays (method svm) for `dim`-d embeddings."""
     return {"method": np.array("svm"), "classes": np.array(classes), "dim": np.array(dim),
-            "coef": np.eye(len(classes), dim), "intercept": np.zeros(len(classes))}
+            "coef": np.eye(len(classes), dim), "intercept": np.zeros(len(classes)),
+            "embeddings": np.eye(len(classes), dim, dtype=np.float32), "labels": np.arange(len(classes))}
 
 
 def knn_arrays(dim, k):

@@ -18,7 +18,7 @@ from tripletloss.data.decode import read_image
 from tripletloss.data.decode_cache import INDEX, cache_folder, open_decode_cache
 from tripletloss.data.samplers import ShuffledBatches
 from tripletloss.data.transforms import resized_square
-from tripletloss.stages.batches import CachedImageBatches, ImageBatches
+from tripletloss.stages.batches import CachedImageBatches, ImageBatches, image_batches
 
 PRE = {"size": 32, "resize": 40, "crop_fraction": 0.8, "mean": [127.5, 120.0, 100.0], "std": [128.0, 60.0, 50.0]}
 CPU = torch.device("cpu")
@@ -171,3 +171,17 @@ def test_building_the_cache_leaves_the_global_rng_alone(tmp_path):
     before = torch.get_rng_state()
     open_decode_cache(paths, PRE, tmp_path / "work", num_workers=1, progress=False)
     assert torch.equal(before, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("rotate, standardize", [(True, False), (False, True)])
+def test_rotation_and_per_image_standardization_decode_every_epoch(tmp_path, rotate, standardize):
+    """augment_batch does neither, so these runs take the per-image path (rotated as to_input does) even with
+    decode_cache on, and build no cache."""
+    paths, labels = _faces(tmp_path / "faces")
+    settings = {"decode_cache": True, "random_rotate": rotate, "augment_flip": True, "num_workers": 0,
+                "work_dir": str(tmp_path / "work")}
+    pre = dict(PRE, standardize=standardize)
+    source = image_batches(paths, labels, pre, ShuffledBatches(len(paths), 5, seed=3), settings, CPU, False)
+    assert isinstance(source, ImageBatches) and source.dataset.random_rotate is rotate
+    assert not (tmp_path / "work").exists()
+

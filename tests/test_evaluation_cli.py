@@ -1,4 +1,5 @@
 """The evaluation commands end to end, on checkpoints from a tiny real training run on ORL faces."""
+import csv
 import json
 import re
 from types import SimpleNamespace
@@ -92,15 +93,15 @@ def test_evaluate_json_and_roc_on_celeba_validation_pairs(tiny, celeba_dir, tmp_
     assert code == 0 and "120 pairs in 3 folds" in table and "VAL @ FAR=1e-3" in table
 
 
-def test_a_checkpoint_naming_its_alignment_says_so(tiny, tmp_path, capsys):
+def test_alignment_warning_and_aligned_input(tiny, tmp_path, capsys):
     ckpt = load_checkpoint(tiny.untrained)
-    ckpt["preprocess"]["template"] = "dlib_chip_150"  # as import-dlib writes it
+    ckpt["preprocess"]["template"] = "dlib_chip_150"  # as import-dlib writes it: raw photos would be aligned
     save_atomic(ckpt, tmp_path / "chip.pt")
-    argv = ["evaluate", "--data-dir", tiny.orl, "--pairs", tiny.pairs, "--json", "--model"]
-    notes = [[line for line in run_cli(argv + [model], capsys)[2].splitlines() if line.startswith("note:")]
-             for model in (tmp_path / "chip.pt", tiny.untrained)]
-    assert notes == [[f"note: {tmp_path / 'chip.pt'} expects faces aligned by "
-                      "`python -m tripletloss align --landmarks dlib_chip_150`"], []]
+    argv = ["evaluate", "--data-dir", tiny.orl, "--pairs", tiny.pairs, "--json", "--device", "cpu", "--model"]
+    (code, chip, chip_err), (_, plain, plain_err) = (run_cli(argv + [model] + extra, capsys) for model, extra in
+                                                     ((tmp_path / "chip.pt", ["--aligned"]), (tiny.untrained, [])))
+    assert code == 0 and chip == plain and "warning" not in chip_err
+    assert plain_err.count(f"warning: {tiny.untrained} records no alignment template") == 1
 
 
 def test_evaluate_names_a_missing_image(tiny, tmp_path, capsys):
@@ -111,7 +112,8 @@ def test_evaluate_names_a_missing_image(tiny, tmp_path, capsys):
     pairs.write_text("\n".join(lines) + "\n")
     code, _, err = run_cli(["evaluate", "--model", tiny.trained, "--data-dir", tiny.orl, "--pairs", pairs], capsys)
     assert code == 2
-    assert err.count("\n") == 1 and "line 2" in err and name in err and "99" in err
+    error = err.splitlines()[-1]
+    assert "line 2" in error and name in error and "99" in error and "--skip-missing" in error
 
 
 def test_trained_model_clusters_purer_than_untrained(tiny, tmp_path, capsys):
@@ -151,5 +153,89 @@ def test_embed_export_and_classifier(tiny, tmp_path, capsys):
         code, out, _ = run_cli(["classify", "predict", "--classifier", clf, "--model", tiny.trained,
                                 "--device", "cpu"] + images, capsys)
         rows = [line.split("\t") for line in out.splitlines()]
-        assert code == 0 and [r[1] for r in rows] == ["s10", "s11"]
-        assert all(0.0 < float(r[2]) <= 1.0 for r in rows)
+        assert code == 0 and [r[1] for r in rows] == ["s10", "s11"]     # training images: at distance 0
+        assert all(float(r[2]) == pytest.approx(0.0, abs=1e-5) and 0.5 < float(r[3]) <= 1.0 for r in rows)
+        code, out, _ = run_cli(["classify", "predict", "--classifier", clf, "--model", tiny.trained, "--device",
+                                "cpu", "--threshold", "0"] + images, capsys)
+        assert [line.split("\t")[1] for line in out.splitlines()] == ["unknown", "unknown"]
+
+
+def test_training_stores_a_calibration_that_compare_uses(tiny, capsys):
+    calibration = load_checkpoint(tiny.trained)["calibration"]
+    assert 0.0 < calibration["far_threshold"] <= calibration["threshold"] < 4.0
+    images = [tiny.orl / "s1" / "1.pgm", tiny.orl / "s1" / "2.pgm", tiny.orl / "s10" / "1.pgm"]
+    argv = ["compare", "--model", tiny.trained, "--device", "cpu"] + images
+    code, out, _ = run_cli(argv, capsys)
+    assert code == 0 and f"same person below {calibration['threshold']:.4f}" in out
+    matrix = np.array([[float(v) for v in line.split()[1:4]] for line in out.splitlines()[2:5]])
+    assert np.allclose(np.diag(matrix), 0.0, atol=1e-5) and np.allclose(matrix, matrix.T)
+    verdicts = [line.split("\t") for line in out.splitlines()[5:]]
+    assert [(v[0], v[1]) for v in verdicts] == [(str(a), str(b)) for a, b in
+                                                ((images[0], images[1]), (images[0], images[2]),
+                                                 (images[1], images[2]))]
+    assert all((v[3] == "same") == (float(v[2]) < calibration["threshold"]) for v in verdicts)
+    for threshold, verdict in (("0", "different"), ("4.1", "same")):
+        out = run_cli(argv + ["--threshold", threshold], capsys)[1]
+        assert [line.split("\t")[3] for line in out.splitlines()[5:]] == [verdict] * 3
+
+
+def test_calibrate_in_place_keeps_the_original_and_out_leaves_it(tiny, tmp_path, capsys):
+    model = tmp_path / "m.pt"
+    model.write_bytes(tiny.untrained.read_bytes())
+    argv = ["evaluate", "--model", model, "--data-dir", tiny.orl, "--pairs", tiny.pairs, "--device", "cpu",
+            "--json", "--calibrate", "--far", "0.1"]
+    code, out, _ = run_cli(argv, capsys)
+    assert code == 0 and (tmp_path / "m.pt.orig").read_bytes() == tiny.untrained.read_bytes()
+    calibration = load_checkpoint(model)["calibration"]
+    assert calibration["threshold"] == pytest.approx(json.loads(out)["threshold"]) and calibration["far_target"] == 0.1
+    assert load_checkpoint(model)["model"].keys() == load_checkpoint(tiny.untrained)["model"].keys()
+    run_cli(argv + ["--landmarks", "outerEyesAndNose", "--aligned"], capsys)  # again: .orig stays the original
+    assert (tmp_path / "m.pt.orig").read_bytes() == tiny.untrained.read_bytes()
+    assert load_checkpoint(model)["preprocess"]["align"]["template"] == "outerEyesAndNose"
+    before = model.read_bytes()
+    assert run_cli(argv + ["--out", tmp_path / "copy.pt"], capsys)[0] == 0 and model.read_bytes() == before
+    assert load_checkpoint(tmp_path / "copy.pt")["calibration"]["pairs"] == calibration["pairs"]
+
+
+def test_cluster_unlabelled_folder_writes_clusters_csv(tiny, tmp_path, capsys):
+    flat = tmp_path / "album"
+    flat.mkdir()
+    for name in ("s1", "s10", "s11"):
+        for i in range(1, 5):
+            (flat / f"{name}_{i}.pgm").symlink_to(tiny.orl / name / f"{i}.pgm")
+    for method in ("chinese-whispers", "dbscan"):
+        out_dir = tmp_path / method
+        code, out, _ = run_cli(["cluster", "--model", tiny.trained, "--unlabelled", flat, "--out", out_dir,
+                                "--method", method, "--device", "cpu"], capsys)
+        assert code == 0
+        with open(out_dir / "clusters.csv") as f:
+            rows = list(csv.reader(f))
+        assert rows[0] == ["path", "cluster"] and sorted(r[0] for r in rows[1:]) == sorted(map(str, flat.iterdir()))
+        clusters = {int(r[1]) for r in rows[1:]}
+        assert clusters == set(range(len(clusters))) and f"in {len(clusters)} clusters" in out
+        assert len(list(out_dir.glob("cluster_*.png"))) == len(clusters)
+        assert_png_drawn(out_dir / "cluster_000.png")
+    code, _, err = run_cli(["cluster", "--model", tiny.trained, "--unlabelled", flat, "--out", tmp_path / "k",
+                            "--method", "kmeans"], capsys)
+    assert code == 2 and "--method kmeans" in err
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_exported_network_matches_torch_on_real_faces(tiny, tmp_path, capsys, fmt):
+    import torch
+    from tripletloss.data.decode import read_image
+    from tripletloss.data.transforms import to_input
+    from tripletloss.deploy import embedding_module
+    out = tmp_path / f"m.{fmt}"
+    assert run_cli(["export", "--model", tiny.trained, "--format", fmt, "--out", out], capsys)[0] == 0
+    ckpt = load_checkpoint(tiny.trained)
+    assert json.loads((tmp_path / f"m.{fmt}.json").read_text())["preprocess"] == ckpt["preprocess"]
+    faces = torch.stack([to_input(read_image(p), ckpt["preprocess"]) for p in sorted((tiny.orl / "s1").iterdir())])
+    with torch.no_grad():
+        expected = embedding_module(ckpt, tiny.trained)[0](faces).numpy()
+    if fmt == "onnx":
+        ort = pytest.importorskip("onnxruntime")
+        got = ort.InferenceSession(str(out)).run(None, {"image": faces.numpy()})[0]
+    else:
+        got = torch.jit.load(str(out))(faces).detach().numpy()
+    assert got.shape == expected.shape == (10, 32) and np.abs(got - expected).max() < 1e-5

@@ -12,6 +12,7 @@ from tripletloss.evaluation.classifier import (
     train_classifier,
 )
 from tripletloss.evaluation.export import write_embeddings
+from tripletloss.evaluation.protocol import l2_normalise
 from tripletloss.inference import Embedder
 from tripletloss.net import build_net
 
@@ -36,6 +37,9 @@ def test_write_embeddings_npy_labels_and_reps(tmp_path):
         assert list(csv.reader(f)) == [["path", "identity"]] + [list(r) for r in zip(paths, names)]
     assert np.allclose(np.loadtxt(tmp_path / "out" / "emb.reps.csv", delimiter=","), emb)
     assert len(write_embeddings(emb, paths, names, tmp_path / "e.npy")) == 2
+    write_embeddings(emb, paths, names, tmp_path / "of" / "e.npy", "openface")
+    assert (tmp_path / "of" / "labels.csv").read_text().splitlines() == ["1,x/a/1.jpg", "1,x/a/2.jpg", "2,x/b/1.jpg"]
+    assert np.allclose(np.loadtxt(tmp_path / "of" / "reps.csv", delimiter=","), emb)
 
 
 @pytest.mark.parametrize("method", ["svm", "knn"])
@@ -45,15 +49,18 @@ def test_classifier_round_trip_predicts_identities(tmp_path, method, n_classes):
     path = save_classifier(train_classifier(emb, names, method, k=3), tmp_path / "clf.npz")
     clf = load_classifier(path)
     test_emb, test_names = blobs(n_classes, per_class=3, seed=0)
-    predicted, confidence = predict(clf, test_emb + 0.01)
+    predicted, confidence, distance = predict(clf, test_emb + 0.01)
     assert predicted == test_names
     assert all(1.0 / n_classes < c <= 1.0 for c in confidence)
+    nearest = [min(np.sum((row - known) ** 2) for known, name in zip(l2_normalise(emb), names) if name == guess)
+               for row, guess in zip(l2_normalise(test_emb + 0.01), predicted)]
+    assert distance == pytest.approx(nearest, abs=1e-6)       # the stored embeddings are float32
 
 
 def test_knn_confidence_is_the_vote_fraction():
     emb = np.array([[1, 0], [1, 0.1], [1, -0.1], [0, 1], [0.1, 1]], dtype=float)
     clf = train_classifier(emb, ["a", "a", "a", "b", "b"], "knn", k=4)
-    names, conf = predict(clf, np.array([[1.0, 0.05], [0.05, 1.0]]))
+    names, conf, _ = predict(clf, np.array([[1.0, 0.05], [0.05, 1.0]]))
     assert names == ["a", "b"] and conf == pytest.approx([0.75, 0.5])   # b: 2 votes, ties with a, nearer wins
 
 

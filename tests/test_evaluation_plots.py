@@ -1,11 +1,12 @@
 """ROC and training-curve PNGs, and reading metrics.csv."""
+import cv2
 import numpy as np
 import pytest
 
 from tests.evaluation_helpers import assert_png_drawn
 from tripletloss.cli import main
 from tripletloss.errors import UserError
-from tripletloss.evaluation.plots import plot_run, running_mean, save_roc
+from tripletloss.evaluation.plots import identity_colours, plot_run, run_series, running_mean, save_curve, save_roc
 from tripletloss.evaluation.runlog import read_metrics
 
 
@@ -67,4 +68,29 @@ def test_roc_plot(tmp_path):
     rng = np.random.default_rng(0)
     issame = np.arange(200) % 2 == 0
     dist = np.where(issame, rng.uniform(0, 1.2, 200), rng.uniform(0.8, 2, 200))
-    assert_png_drawn(save_roc(dist, issame, tmp_path / "sub" / "roc.png"))
+    assert_png_drawn(save_roc(dist, issame, tmp_path / "sub" / "roc.png", operating_point=(1e-3, 0.4)))
+
+
+def test_several_runs_one_line_each_and_short_runs_visible(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        write_metrics(tmp_path / name, with_val=True)
+    series = run_series([tmp_path / "a", tmp_path / "b"])
+    assert sorted(series["val/accuracy"]) == ["a/softmax", "a/triplet", "b/softmax", "b/triplet"]
+    written, _ = plot_run([tmp_path / "a", tmp_path / "b"], tmp_path / "both")
+    assert [p.name for p in written] == ["loss.png", "lr.png", "val_accuracy.png"]
+    # One validation point per stage: without markers a one-point line draws nothing at all.
+    one = {"softmax": (np.array([5.0]), np.array([0.7]))}
+    path = save_curve(one, tmp_path / "one.png", "validation accuracy")
+    assert_png_drawn(path)
+    image = cv2.imread(str(path))
+    h, w = image.shape[:2]
+    centre = image[int(0.4 * h):int(0.6 * h), int(0.4 * w):int(0.6 * w)]   # the lone point; the legend is in a corner
+    assert ((centre[..., 0] > 150) & (centre[..., 2] < 100)).sum() > 5     # matplotlib's first colour, #1f77b4
+
+
+@pytest.mark.parametrize("n", [10, 20, 60])
+def test_neighbouring_identities_get_distinct_frame_colours(n):
+    colours = np.array(identity_colours(n))
+    assert len({tuple(c) for c in colours}) == n
+    assert np.linalg.norm(np.diff(colours, axis=0), axis=1).min() > 0.3   # evenly spaced turbo: ~0.05 at n=60

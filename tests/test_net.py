@@ -103,7 +103,7 @@ outputs: {s: s, c: c}
     ("  - {name: x, type: fc, num_output: $classes}", "layer 'x': variable $classes is not defined"),
     ("  - {name: x, type: relu}\n  - {name: x, type: relu, top: y}", "layer 'x': layer names must be unique"),
     ("  - {name: x, type: relu, lr_mult: -1}", "layer 'x': lr_mult must be a number >= 0"),
-    ("  - {name: x, type: fc, num_output: 2, weight_filler: xavier}", "weight_filler must be 'default'"),
+    ("  - {name: x, type: fc, num_output: 2, weight_filler: msra}", "weight_filler must be one of default, identity"),
 ])
 def test_bad_layer_lists_fail_naming_file_and_layer(tmp_path, layers, message):
     path = write(tmp_path, "input: {channels: 3, size: 4}\nlayers:\n" + layers + "\n")

@@ -114,7 +114,8 @@ def _foreign_checkpoint(tmp_path, overrides, replace):
     """Save a stage-1 model record of a variant of the tiny net (see _variant_net); return its path."""
     net = build_net(_variant_net(tmp_path, overrides, replace), {"num_classes": 8})
     path = tmp_path / "foreign.pt"
-    preprocess = make_preprocess({"image_size": 32, "resize_size": 36, "crop_fraction": 1.0})
+    preprocess = make_preprocess({"image_size": 32, "resize_size": 36, "crop_fraction": 1.0,
+                                  "per_image_standardization": False})
     save_atomic({"format": FORMAT, "stage": "softmax", "model": net.layers.state_dict(), "preprocess": preprocess},
                 path)
     return path

@@ -11,7 +11,7 @@ from tripletloss import ROOT
 
 # (case id, stage, extra --set overrides, text the one error line must contain)
 CASES = [
-    ("negative lr", "softmax", ["softmax_lr=-0.1"], "softmax_lr must be > 0, got -0.1"),
+    ("negative lr", "softmax", ["softmax_lr=-0.1"], "softmax_lr must be > 0 or -1, got -0.1"),
     ("lr not a number", "softmax", ["softmax_lr=fast"], "softmax_lr must be float"),
     ("K < 2", "triplet", ["images_per_identity=1"], "images_per_identity must be >= 2, got 1"),
     ("margin zero", "triplet", ["margin=0"], "margin must be > 0"),

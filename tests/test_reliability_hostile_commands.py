@@ -78,7 +78,8 @@ def _embed(c, model, data=None, out=None):
 
 
 def _predict(c, classifier, *images):
-    return ["classify", "predict", "--model", c.model, "--device", "cpu", "--classifier", classifier,
+    return ["classify", "predict", "--model", c.model, "--device", "cpu", "--threshold", "4",
+            "--classifier", classifier,
             *(images or [c.faces / "s1" / "1.pgm"])]
 
 
@@ -105,7 +106,7 @@ INFERENCE = {
         says=["warning:", "pixel limit", str(c.bad[2]), "left out"]),
     "predict, a bomb": lambda c: dict(argv=_predict(c, _npz(c, "ok.npz", **svm_arrays(DIM)), c.bad[0],
                                                     c.faces / "s1" / "1.pgm"),
-                                      code=0, says=["warning:", "bomb.png", "pixel limit", "1.pgm\t"]),
+                                      code=1, says=["warning:", "pixel limit", "bomb.png\tno face", "1.pgm\t"]),
     "classifier without its arrays": lambda c: dict(
         argv=_predict(c, _npz(c, "keys.npz", method=np.array("svm"), classes=np.array(["a", "b"]))),
         says=["keys.npz", "not a classifier file"]),
@@ -118,7 +119,7 @@ INFERENCE = {
                                             says=["k9.npz", "k 1000000000 outside"]),
     "classifier with NaN": lambda c: dict(
         argv=_predict(c, _npz(c, "nan.npz", **dict(svm_arrays(DIM), coef=np.full((2, DIM), np.nan)))),
-        says=["nan.npz", "NaN or inf"]),
+        says=["nan.npz", "NaN or inf values in coef"]),
     "classifier claiming 1.6 GB": lambda c: dict(argv=_predict(c, npz_claiming(c.root / "big.npz", DIM, 6_250_000)),
                                                  says=["big.npz", "GiB"]),
     "classify train --k 0": lambda c: dict(argv=["classify", "train", "--model", c.model, "--data-dir", c.faces,

@@ -21,6 +21,8 @@ COMMANDS = [
     "cluster",
     "embed",
     "classify",
+    "compare",
+    "export",
 ]
 
 

@@ -17,26 +17,29 @@ from tripletloss.net import Net
 
 
 class _Images(Dataset):
-    """Input tensors (C, H, W) of image files, or with `jitter` J > 0 their J jittered copies (J, C, H, W)."""
+    """Input tensors (C, H, W) of image files or RGB uint8 arrays (already decoded, e.g. aligned faces), or with
+    `jitter` J > 0 their J jittered copies (J, C, H, W)."""
 
-    def __init__(self, paths, preprocess, jitter=0):
-        self.paths, self.preprocess, self.jitter = paths, preprocess, jitter
+    def __init__(self, images, preprocess, jitter=0):
+        self.images, self.preprocess, self.jitter = images, preprocess, jitter
 
     def __len__(self):
-        return len(self.paths)
+        return len(self.images)
 
     def __getitem__(self, i):
-        """(input tensor(s), "") for image i, or (zeros, the one-line reason) when it cannot be decoded."""
+        """(input tensor(s), "") for item i, or (zeros, the one-line reason) when its file cannot be decoded."""
+        item = self.images[i]
+        in_memory = isinstance(item, np.ndarray)
         try:
-            image = read_image(self.paths[i])
+            image = item if in_memory else read_image(item)
         except BadImageError as exc:
             size = self.preprocess["size"]
             shape = (self.jitter, 3, size, size) if self.jitter else (3, size, size)
             return torch.zeros(shape), str(exc)
         if not self.jitter:
             return to_input(image, self.preprocess), ""
-        return torch.stack([to_input(crop, self.preprocess)
-                            for crop in jitter_crops(image, self.jitter, self.paths[i])]), ""
+        return torch.stack([to_input(crop, self.preprocess)    # jitter seeded by the path, or the index in memory
+                            for crop in jitter_crops(image, self.jitter, i if in_memory else item)]), ""
 
 
 def pick_device(name="auto"):
@@ -74,7 +77,7 @@ def batch_outputs(net, images, output, with_mirror):
 @torch.no_grad()
 def compute_outputs(net, paths, preprocess, output, device, with_mirror=False, batch_size=64, num_workers=2,
                     progress=True, jitter=0, bad=None):
-    """Run `net` in eval mode on the images at `paths` (centre crop; each file decoded once).
+    """Run `net` in eval mode on the images at `paths` (files or RGB arrays; centre crop; each decoded once).
 
     Returns batch_outputs' float32 CPU tensor (V, N, ...) of blob `output` over all images; with `jitter` J > 0
     the variants are J jittered copies of each image (tripletloss.data.jitter) instead of the image itself.
@@ -110,10 +113,12 @@ def _drop_bad(outputs, reasons, bad):
 
 class Embedder:
     """Maps face image files to L2-normalised embeddings with a network and its preprocess dict; with `jitter`
-    J > 0 each embedding is the mean over J jittered copies of the image (dlib's num_jitters)."""
+    J > 0 each embedding is the mean over J jittered copies of the image (dlib's num_jitters); with a FaceAligner
+    (tripletloss.face_input), embed_faces aligns raw photos first."""
 
-    def __init__(self, net, preprocess, device=None, output="embedding", jitter=0):
+    def __init__(self, net, preprocess, device=None, output="embedding", jitter=0, aligner=None, calibration=None):
         self.net, self.preprocess, self.output, self.jitter = net, preprocess, output, jitter
+        self.aligner, self.calibration = aligner, calibration
         self.device = device or next(net.parameters()).device
 
     def embed_paths(self, paths, batch_size=64, flip=False, progress=True, bad=None):
@@ -127,6 +132,22 @@ class Embedder:
                                    batch_size=batch_size, progress=progress, jitter=self.jitter, bad=bad)
         emb = F.normalize(variants.flatten(2), dim=2).sum(0)
         return F.normalize(emb, dim=1).numpy().astype(np.float32)
+
+    def embed_faces(self, paths, flip=False, progress=True):
+        """Embed the faces of image files, aligning them first when the embedder has an aligner.
+
+        Returns (emb, found): emb a float32 (M, D) array for the M images where a face was found, in order,
+        and found a bool (N,) array over `paths`. Without an aligner every decodable image counts as found.
+        """
+        if self.aligner is None:  # an image that cannot be decoded counts as not found (with a warning)
+            bad, found = [], np.ones(len(paths), dtype=bool)
+            emb = self.embed_paths(paths, flip=flip, progress=progress, bad=bad)
+            found[bad] = False
+            return emb, found
+        faces = self.aligner.faces(paths, progress=progress)
+        found = np.array([face is not None for face in faces], dtype=bool)
+        kept = [face for face in faces if face is not None]
+        return self.embed_paths(kept, flip=flip, progress=progress), found
 
 
 def net_from_checkpoint(ckpt, source):
@@ -142,8 +163,9 @@ def net_from_checkpoint(ckpt, source):
 
 def load_embedder(path, device=None, jitter=0):
     """Load the checkpoint at `path` and return an Embedder on `device` (default: CUDA if available) averaging
-    `jitter` jittered copies of each image (0: the image itself)."""
+    `jitter` jittered copies of each image (0: the image itself); its `calibration` is the checkpoint's (see
+    tripletloss.evaluation.calibration), or None."""
     ckpt = load_checkpoint(path)
     device = pick_device(device or "auto")
     net = net_from_checkpoint(ckpt, path).to(device).eval()
-    return Embedder(net, ckpt["preprocess"], device, jitter=jitter)
+    return Embedder(net, ckpt["preprocess"], device, jitter=jitter, calibration=ckpt.get("calibration"))

@@ -1,5 +1,5 @@
-"""Losses: the triplet loss of stage 2 and the extra stage-1 terms (facenet's center loss and prelogits norm,
-distillation towards a teacher's descriptors)."""
+"""Losses: the triplet loss of stage 2 and pinguo's variant, and the extra stage-1 terms (facenet's center loss
+and prelogits norm, distillation towards a teacher's descriptors)."""
 import torch
 import torch.nn.functional as F
 
@@ -24,6 +24,31 @@ def triplet_loss(embeddings, anchor, positive, negative, margin, squared=True):
     stats = {"active": (hinge > 0).float().mean().item(), "d_ap": d_ap.mean().item(),
              "d_an": d_an.mean().item(), "triplets": int(anchor.numel())}
     return hinge.mean(), stats
+
+
+def _distances(embeddings, anchor, other):
+    return (embeddings[anchor] - embeddings[other]).pow(2).sum(1)
+
+
+def pinguo_loss(embeddings, anchor, positive, negative, margin):
+    """pinguo's loss on the T triplets of tripletloss.mining's "pinguo" selection: sum of
+    max(0, margin + d_ap - d_an) / (2T), squared euclidean distances.
+
+    As in its select layer, a triplet whose positive is not closer to the first anchor copy than its negative
+    (d_ap >= d_an) passes no gradient, though its hinge still counts in the value. Returns (loss, stats) like
+    triplet_loss; `active` is the fraction of triplets with a gradient (positive hinge, d_ap < d_an).
+    """
+    t = anchor.numel()
+    if t == 0:
+        return triplet_loss(embeddings, anchor, positive, negative, margin)
+    with torch.no_grad():
+        first = anchor[:1].expand(t)
+        trains = _distances(embeddings, first, positive) < _distances(embeddings, first, negative)
+    d_ap, d_an = _distances(embeddings, anchor, positive), _distances(embeddings, anchor, negative)
+    hinge = F.relu(margin + d_ap - d_an)
+    stats = {"active": ((hinge > 0) & trains).float().mean().item(), "d_ap": d_ap.mean().item(),
+             "d_an": d_an.mean().item(), "triplets": t}
+    return torch.where(trains, hinge, hinge.detach()).sum() / (2 * t), stats
 
 
 def center_loss(features, labels, centers):

@@ -10,6 +10,7 @@ import types
 from pathlib import Path
 
 from tripletloss import ROOT
+from tripletloss.engine.lr_file import read_schedule_file
 from tripletloss.errors import ConfigError
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -18,8 +19,9 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 class Rule:
     """A setting's type (int, float, bool, str) with optional bounds or choices."""
 
-    def __init__(self, kind, lo=None, hi=None, choices=None, lo_open=False):
+    def __init__(self, kind, lo=None, hi=None, choices=None, lo_open=False, also=()):
         self.kind, self.lo, self.hi, self.choices, self.lo_open = kind, lo, hi, choices, lo_open
+        self.also = also  # values accepted outside the bounds (a learning rate's -1: "use the schedule file")
 
     def parse(self, text):
         """Convert a `--set` string to this rule's type; raise ValueError if it does not parse."""
@@ -38,10 +40,13 @@ class Rule:
             return f"must be {self.kind.__name__}, got {value!r}"
         if self.kind is float and not math.isfinite(value):
             return f"must be a finite number, got {value!r}"
+        if value in self.also:
+            return None
         if self.choices and value not in self.choices:
             return f"must be one of {', '.join(self.choices)}, got {value!r}"
         if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
-            return f"must be {'>' if self.lo_open else '>='} {self.lo}, got {value!r}"
+            also = "".join(f" or {v}" for v in self.also)
+            return f"must be {'>' if self.lo_open else '>='} {self.lo}{also}, got {value!r}"
         if self.hi is not None and value > self.hi:
             return f"must be <= {self.hi}, got {value!r}"
         return None
@@ -59,44 +64,62 @@ def _positive():
     return Rule(float, lo=0, lo_open=True)
 
 
-def _rate():
-    return Rule(float, lo=0, hi=1e30, lo_open=True)  # the optimizers apply rates in float32 (max ~3.4e38)
+def _learning_rate():
+    """> 0 and at most 1e30 (the optimizers apply rates in float32, max ~3.4e38), or -1: take the rate from
+    learning_rate_schedule_file (facenet's --learning_rate -1)."""
+    return Rule(float, lo=0, hi=1e30, lo_open=True, also=(-1,))
+
+
+OPTIMIZERS = ("sgd", "adam", "ADAGRAD", "ADADELTA", "RMSPROP", "MOM", "ADAM")
 
 
 RULES = {
     "data_dir": Rule(str), "train_identities": Rule(str), "exclude_identities": Rule(str),
     "min_images_per_identity": _pos_int(),
     "image_size": _pos_int(16), "resize_size": _pos_int(16), "crop_fraction": Rule(float, 0.05, 1.0),
-    "augment_flip": Rule(bool), "num_workers": _nonneg(int), "decode_cache": Rule(bool),
+    "augment_flip": Rule(bool), "random_rotate": Rule(bool), "per_image_standardization": Rule(bool),
+    "num_workers": _nonneg(int), "decode_cache": Rule(bool),
     "work_dir": Rule(str), "device": Rule(str), "seed": Rule(int, 0, 2**32 - 1), "deterministic": Rule(bool),
     "channels_last": Rule(bool),
     "checkpoint_every_steps": _nonneg(int), "keep_checkpoints": _pos_int(), "max_nonfinite_steps": _pos_int(),
     "log_every_steps": _pos_int(),
     "softmax_net": Rule(str), "softmax_epochs": _nonneg(int), "softmax_batch_size": _pos_int(2),
-    "softmax_lr": _rate(), "softmax_label_smoothing": Rule(float, 0.0, 0.99),
+    "softmax_lr": _learning_rate(), "softmax_label_smoothing": Rule(float, 0.0, 0.99),
     "finetune_freeze_epochs": _nonneg(int), "finetune_unfreeze_from": Rule(str),
     "softmax_weight": _nonneg(), "center_loss": _nonneg(), "center_loss_alpha": Rule(float, 0.0, 1.0),
     "prelogits_norm": _nonneg(), "prelogits_norm_p": Rule(float, 1.0), "teacher": Rule(str),
     "teacher_data_dir": Rule(str), "teacher_weight": _nonneg(), "teacher_loss": Rule(str, choices=("cosine", "mse")),
-    "triplet_net": Rule(str), "triplet_epochs": _nonneg(int), "triplet_lr": _rate(),
+    "triplet_net": Rule(str), "triplet_epochs": _nonneg(int), "triplet_lr": _learning_rate(),
     "embedding_size": _pos_int(), "identities_per_batch": _pos_int(2), "images_per_identity": _pos_int(2),
-    "margin": _positive(), "selection": Rule(str, choices=("semihard", "violating", "batch_hard", "batch_all")),
+    "margin": _positive(),
+    "selection": Rule(str, choices=("semihard", "violating", "batch_hard", "batch_all", "pinguo")),
+    "pinguo_triplets": _pos_int(), "extra_negatives": _nonneg(int),
     "mining_backend": Rule(str, choices=("auto", "torch", "cuda")), "batches_per_epoch": _nonneg(int),
     "cache_features": Rule(bool),
-    "optimizer": Rule(str, choices=("sgd", "adam")), "momentum": Rule(float, 0.0, 1.0),
-    "weight_decay": _nonneg(), "lr_schedule": Rule(str, choices=("cosine", "step", "constant")),
+    "optimizer": Rule(str, choices=OPTIMIZERS), "momentum": Rule(float, 0.0, 1.0),
+    "weight_decay": _nonneg(), "lr_schedule": Rule(str, choices=("cosine", "step", "constant", "exponential")),
     "lr_step_epochs": _pos_int(), "lr_gamma": Rule(float, 0.0, 1.0, lo_open=True), "warmup_epochs": _nonneg(),
-    "grad_clip": _nonneg(),
+    "grad_clip": _nonneg(), "learning_rate_decay_epochs": _pos_int(),
+    "learning_rate_decay_factor": Rule(float, 0.0, 1.0, lo_open=True), "learning_rate_schedule_file": Rule(str),
+    "moving_average_decay": Rule(float, 0.0, 1.0), "health_intervals": _nonneg(int),
     "lfw_dir": Rule(str), "pairs": Rule(str), "eval_every_epochs": _pos_int(), "eval_flip": Rule(bool),
 }
 
 #: Settings added after runs were saved, each with the value that continues such a run exactly: a checkpoint whose
-#: saved settings lack one resumes with this value (channels_last changes the arithmetic; the decode cache does not).
-ADDED_LATER = {"exclude_identities": "", "min_images_per_identity": 1, "decode_cache": True, "channels_last": False}
+#: saved settings lack one resumes with this value (channels_last changes the arithmetic; the decode cache does not;
+#: the recipes options are off, health_intervals 0 printing no warnings, as before they existed).
+ADDED_LATER = {"exclude_identities": "", "min_images_per_identity": 1, "decode_cache": True, "channels_last": False,
+               "random_rotate": False, "per_image_standardization": False, "pinguo_triplets": 10,
+               "extra_negatives": 0, "learning_rate_decay_epochs": 100, "learning_rate_decay_factor": 1.0,
+               "learning_rate_schedule_file": "", "moving_average_decay": 0.0, "health_intervals": 0}
 
 
 def read_config_file(path):
-    """Run the config file at `path`; return {key: value} of its settings (lower-case, non-module globals)."""
+    """Run the config file at `path`; return {key: value} of its settings (lower-case, non-module globals).
+
+    A file that sets `BASE_CONFIG = "other.py"` (relative to itself) starts from that file's settings and
+    overrides only those it sets (the recipes/ files build on the repository's config.py this way).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -107,8 +130,9 @@ def read_config_file(path):
                           f"values") from None
     except Exception as exc:  # a user's syntax error or exception, reported in one line
         raise ConfigError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
-    return {k: v for k, v in values.items()
-            if not k.startswith("_") and k.islower() and not isinstance(v, types.ModuleType)}
+    base = read_config_file(path.parent / values["BASE_CONFIG"]) if "BASE_CONFIG" in values else {}
+    return dict(base, **{k: v for k, v in values.items()
+                         if not k.startswith("_") and k.islower() and not isinstance(v, types.ModuleType)})
 
 
 def apply_overrides(values, assignments):
@@ -166,6 +190,19 @@ def _check_relations(v, source):
         if not resolve_path(v[key]).is_file():
             raise ConfigError(f"{source}: {key} '{v[key]}' does not exist")
     _check_teacher(v, source)
+    _check_recipe_options(v, source)
+
+
+def _check_recipe_options(v, source):
+    """Cross-setting rules of the seeds' options: schedule file with lr -1, pinguo's own batches."""
+    from_file = [key for key in ("softmax_lr", "triplet_lr") if v[key] == -1]
+    if from_file:
+        if not v["learning_rate_schedule_file"]:
+            raise ConfigError(f"{source}: {from_file[0]} -1 (rates from a file) needs learning_rate_schedule_file")
+        read_schedule_file(resolve_path(v["learning_rate_schedule_file"]))  # ConfigError naming file and line
+    if v["selection"] == "pinguo" and v["extra_negatives"]:
+        raise ConfigError(f"{source}: extra_negatives must be 0 with selection=pinguo (its batches bring their "
+                          "own negatives)")
 
 
 def _check_teacher(v, source):

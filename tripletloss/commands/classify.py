@@ -4,6 +4,7 @@ from pathlib import Path
 from tripletloss.data.folders import scan_folders
 from tripletloss.commands.argtypes import positive_int
 from tripletloss.errors import UserError
+from tripletloss.evaluation.calibration import same_probability, threshold_for
 from tripletloss.evaluation.classifier import (
     METHODS,
     load_classifier,
@@ -11,7 +12,7 @@ from tripletloss.evaluation.classifier import (
     save_classifier,
     train_classifier,
 )
-from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
+from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args, keep_found
 from tripletloss.outputs import file_target, refuse_inside
 
 
@@ -26,9 +27,11 @@ def register(subparsers):
     train.add_argument("--method", choices=METHODS, default="svm", help="linear SVM (default) or k-NN")
     train.add_argument("--k", type=positive_int, default=5, help="neighbours for --method knn (default 5)")
     train.set_defaults(func=run_train)
-    pred = actions.add_parser("predict", help="name the person in each image")
+    pred = actions.add_parser("predict", help="name the person in each image, or `unknown`")
     add_model_arguments(pred, data_dir=False)
     pred.add_argument("--classifier", required=True, metavar="FILE.npz", help="written by `classify train`")
+    pred.add_argument("--threshold", type=float, help="unknown beyond this distance to the nearest known face "
+                                                       "(default: the model's calibrated threshold)")
     pred.add_argument("images", nargs="+", metavar="IMAGE")
     pred.set_defaults(func=run_predict)
 
@@ -39,24 +42,35 @@ def run_train(args):
     file_target(args.out, "--out")
     refuse_inside(args.out, args.data_dir, "--out")
     paths, labels, names = scan_folders(args.data_dir)
-    bad = []
-    emb = embedder_from_args(args).embed_paths(paths, progress=True, bad=bad)
-    clf = train_classifier(emb, [names[label] for i, label in enumerate(labels) if i not in set(bad)], args.method,
-                           args.k)
+    emb, found = embedder_from_args(args).embed_faces(paths, progress=True)
+    paths, identities = keep_found(found, paths, [names[i] for i in labels])
+    clf = train_classifier(emb, identities, args.method, args.k)
     path = save_classifier(clf, args.out)
     print(f"trained {args.method} on {len(paths)} images of {len(names)} identities; wrote {path}")
     return 0
 
 
 def run_predict(args):
-    """Print `IMAGE<TAB>name<TAB>confidence` for each image (a warning instead for one that cannot be decoded)."""
+    """Print `IMAGE<TAB>name or unknown<TAB>distance<TAB>confidence` per image (`no face` when none is found
+    or it cannot be decoded);
+    return 1 if some image has no face."""
     missing = [image for image in args.images if not Path(image).is_file()]
     if missing:
         raise UserError(f"image not found: {missing[0]}")
     clf = load_classifier(args.classifier)
-    bad = []
-    emb = embedder_from_args(args).embed_paths(args.images, progress=False, bad=bad)
-    images = [image for i, image in enumerate(args.images) if i not in set(bad)]
-    for image, (name, conf) in zip(images, zip(*predict(clf, emb))):
-        print(f"{image}\t{name}\t{conf:.3f}")
-    return 0
+    embedder = embedder_from_args(args)
+    threshold = threshold_for(embedder.calibration, args.threshold, args.model)
+    emb, found = embedder.embed_faces(args.images, progress=False)
+    answers = iter(zip(*predict(clf, emb))) if found.any() else iter(())
+    for image, ok in zip(args.images, found):
+        print(f"{image}\t" + (answer_line(next(answers), threshold, embedder.calibration) if ok else "no face"))
+    return 0 if found.all() else 1
+
+
+def answer_line(answer, threshold, calibration):
+    """Return `name<TAB>distance<TAB>confidence` for one (name, score, distance) answer of predict: `unknown`
+    when the distance is not below `threshold`; confidence is the calibration's P(same person | distance)
+    (the classifier's own score without a calibration)."""
+    name, score, distance = answer
+    confidence = float(same_probability(calibration, distance)) if calibration else score
+    return f"{name if distance < threshold else 'unknown'}\t{distance:.4f}\t{confidence:.3f}"

@@ -3,7 +3,12 @@ import numpy as np
 
 from tripletloss.data.folders import scan_folders
 from tripletloss.evaluation.export import FORMATS, write_embeddings
-from tripletloss.evaluation.model_options import add_jitter_argument, add_model_arguments, embedder_from_args
+from tripletloss.evaluation.model_options import (
+    add_jitter_argument,
+    add_model_arguments,
+    embedder_from_args,
+    keep_found,
+)
 from tripletloss.outputs import file_target, refuse_inside
 
 
@@ -13,7 +18,9 @@ def register(subparsers):
     add_model_arguments(p)
     p.add_argument("--out", required=True, metavar="FILE",
                    help="embeddings .npy (FILE's name with .labels.csv goes beside it)")
-    p.add_argument("--format", choices=FORMATS, default="npy", help="csv: also write FILE.reps.csv (OpenFace)")
+    p.add_argument("--format", choices=FORMATS, default="npy",
+                   help="csv: also write FILE.reps.csv; openface: reps.csv and labels.csv as OpenFace's "
+                        "label,path rows")
     p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
     add_jitter_argument(p)
     p.set_defaults(func=run)
@@ -25,10 +32,8 @@ def run(args):
     file_target(args.out, "--out")
     refuse_inside(args.out, args.data_dir, "--out")
     paths, labels, names = scan_folders(args.data_dir)
-    bad = []
-    emb = np.asarray(embedder_from_args(args).embed_paths(paths, flip=args.flip, progress=True, bad=bad))
-    kept = [i for i in range(len(paths)) if i not in set(bad)]
-    for path in write_embeddings(emb, [paths[i] for i in kept], [names[labels[i]] for i in kept], args.out,
-                                 args.format):
+    emb, found = embedder_from_args(args).embed_faces(paths, flip=args.flip, progress=True)
+    paths, identities = keep_found(found, paths, [names[i] for i in labels])
+    for path in write_embeddings(np.asarray(emb), paths, identities, args.out, args.format):
         print(f"wrote {path}")
     return 0

@@ -1,4 +1,5 @@
-"""`plot-loss`: PNGs of loss, learning rate and validation accuracy over steps from RUN_DIR/metrics.csv."""
+"""`plot-loss`: PNGs of loss, learning rate and validation accuracy over steps from RUN_DIR/metrics.csv
+(several run directories: one line per run)."""
 from tripletloss.evaluation.plots import plot_run
 from tripletloss.outputs import folder_target
 
@@ -7,8 +8,9 @@ def register(subparsers):
     """Add the `plot-loss` subcommand."""
     p = subparsers.add_parser("plot-loss", help="plot training curves from a run's metrics.csv",
                               description=__doc__)
-    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory holding metrics.csv")
-    p.add_argument("--out", metavar="DIR", help="where to write the PNGs (default RUN_DIR)")
+    p.add_argument("run_dir", nargs="+", metavar="RUN_DIR",
+                   help="run directory holding metrics.csv; several: one line per run on each plot")
+    p.add_argument("--out", metavar="DIR", help="where to write the PNGs (default: the first RUN_DIR)")
     p.set_defaults(func=run)
 
 

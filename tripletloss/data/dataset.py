@@ -37,9 +37,10 @@ class FaceDataset(Dataset):
     `dataset[(i, seed)]` returns (image tensor, label, index actually used, path of a bad file or "").
     """
 
-    def __init__(self, paths, labels, preprocess, train=True, random_flip=True):
+    def __init__(self, paths, labels, preprocess, train=True, random_flip=True, random_rotate=False):
         self.paths, self.labels = list(paths), np.asarray(labels)
         self.preprocess, self.train, self.random_flip = preprocess, train, random_flip
+        self.random_rotate = random_rotate
         self.replacements = Replacements(self.paths, self.labels)
 
     def __len__(self):
@@ -48,7 +49,8 @@ class FaceDataset(Dataset):
     def __getitem__(self, item):
         first, seed = item if isinstance(item, tuple) else (item, 0)
         index, image = self.replacements.first_good(first, seed, self._decoded)
-        tensor = to_input(image, self.preprocess, seed if self.train else None, random_flip=self.random_flip)
+        tensor = to_input(image, self.preprocess, seed if self.train else None, random_flip=self.random_flip,
+                          random_rotate=self.random_rotate)
         return tensor, int(self.labels[index]), index, "" if index == first else self.paths[first]
 
     def _decoded(self, index):

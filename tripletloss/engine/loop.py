@@ -2,6 +2,7 @@
 
 A stage supplies a `Job` (see tripletloss/stages/): the net, a batch source, an objective and optional evaluation.
 """
+import contextlib
 import signal
 import sys
 import time
@@ -12,9 +13,14 @@ from tqdm import tqdm
 
 from tripletloss.engine import distributed, rng
 from tripletloss.engine.checkpoint import first_nonfinite, latest_checkpoint, prune_checkpoints, save_atomic
+from tripletloss.engine.ema import WeightAverage
+from tripletloss.engine.health import HealthMonitor
+from tripletloss.engine.lr_file import STOP, rate_for_epoch, read_schedule_file
 from tripletloss.engine.metrics_log import MetricsLog
+from tripletloss.engine.optimizers import make_optimizer
 from tripletloss.engine.schedule import lr_factor
 from tripletloss.errors import UserError
+from tripletloss.settings import resolve_path
 
 
 class Interrupted(Exception):
@@ -102,6 +108,10 @@ class TrainLoop:
         self.state = TrainState()
         self.log = MetricsLog(run_dir, job.stage, enabled=is_main)
         self.optimizer, self.phase = None, None
+        decay, schedule = settings["moving_average_decay"], settings["learning_rate_schedule_file"]
+        self.ema = WeightAverage(job.net, decay) if decay > 0 else None
+        self.schedule = read_schedule_file(resolve_path(schedule)) if job.base_lr == STOP else None
+        self.health = HealthMonitor(settings["margin"], settings["health_intervals"])
         self.times = StepTimes()
 
     def _set_phase(self, epoch):
@@ -113,11 +123,8 @@ class TrainLoop:
             self.phase = phase
             self.job.apply_phase(phase)
             self.job.model = distributed.wrap(self.job.net, self.device)  # DDP registers the trainable params
-            groups = self.job.net.param_groups(self.job.base_lr, self.settings["weight_decay"])
-            if self.settings["optimizer"] == "sgd":
-                self.optimizer = torch.optim.SGD(groups, momentum=self.settings["momentum"])
-            else:
-                self.optimizer = torch.optim.Adam(groups)
+            groups = self.job.net.param_groups(max(self._lr(), 0.0), self.settings["weight_decay"])
+            self.optimizer = make_optimizer(groups, self.settings)
 
     def resume_from(self, ckpt):
         """Restore optimizer, RNG and loop state from checkpoint dict `ckpt` (the model is already loaded)."""
@@ -125,6 +132,8 @@ class TrainLoop:
         # The phase the optimizer was saved in: an epoch-end checkpoint precedes the next epoch's phase switch.
         self._enter_phase(ckpt.get("phase", self.job.phase(self.state.epoch)))
         self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.ema is not None and "live_model" in ckpt:
+            self.ema.load(ckpt["model"])
         self.job.load_training_state(ckpt.get("job_state", {}))
         rng.restore(distributed.own_rng_state(ckpt))
         self.log.resume_at(self.state.epoch, self.state.step)
@@ -139,23 +148,45 @@ class TrainLoop:
         if not self.is_main:
             return None
         path = self.run_dir / (name or f"step-{self.state.step}.pt")
-        save_atomic(dict(self.job.model_record(), optimizer=self.optimizer.state_dict(),
+        save_atomic(dict(self._model_record(), optimizer=self.optimizer.state_dict(),
                          state=asdict(self.state), phase=self.phase, rng=rng_ranks[0], rng_ranks=rng_ranks,
                          job_state=self.job.training_state(), config=dict(self.settings)), path)
         if name is None:
             prune_checkpoints(self.run_dir, self.settings["keep_checkpoints"])
         return path
 
+    def _model_record(self):
+        """The job's model record; with a moving average its `model` holds the averaged weights (what evaluation
+        and fine-tuning use) and `live_model` the trained ones (what a resume continues from)."""
+        record = self.job.model_record()
+        if self.ema is None:
+            return record
+        return dict(record, model=self.ema.state_dict(), live_model=record["model"])
+
+    def _averaged(self):
+        """Context in which the net holds the moving-average weights (a no-op without one)."""
+        return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+
+    def _schedule_stops(self):
+        """True (with a note) when the schedule file's rate for the coming epoch is -1: stop training there."""
+        if self.schedule is None or rate_for_epoch(self.schedule, self.state.epoch + 1) != STOP:
+            return False
+        self._say(f"{self.settings['learning_rate_schedule_file']}: learning rate -1 at epoch "
+                  f"{self.state.epoch + 1}: training stops")
+        return True
+
     def run(self):
-        """Train to the last epoch; write model.pt; return the final TrainState."""
+        """Train to the last epoch (or a -1 of the schedule file); write model.pt; return the final TrainState."""
         with _SignalFlag() as flag:
-            while self.state.epoch < self.epochs:
+            while self.state.epoch < self.epochs and not self._schedule_stops():
                 self._set_phase(self.state.epoch)
                 self._run_epoch(flag)
                 self._end_epoch()
         self._check_weights()
         if self.is_main:
-            save_atomic(self.job.model_record(), self.run_dir / "model.pt")
+            record = self._model_record()
+            record.pop("live_model", None)
+            save_atomic(record, self.run_dir / "model.pt")
         self.log.close()
         return self.state
 
@@ -174,8 +205,7 @@ class TrainLoop:
             st.step += 1
             bar.set_postfix(loss=f"{stats['loss']:.4f}", lr=f"{stats['lr']:.3g}")
             if st.step % self.settings["log_every_steps"] == 0:
-                self.log.log({**{f"train/{k}": v for k, v in stats.items()}, **self.times.means()},
-                             st.step, st.epoch)
+                self._log_train(stats)
             every = self.settings["checkpoint_every_steps"]
             if every and st.step % every == 0:
                 self.checkpoint()
@@ -188,9 +218,20 @@ class TrainLoop:
                                   f"step {st.step}; checkpoint {path}; continue with: {launcher} train.py --stage "
                                   f"{job.stage} --resume {self.run_dir}", signum)
 
+    def _log_train(self, stats):
+        """Log a step's stats, and a warning (printed once, logged as health/<problem> = 1) when training is sick."""
+        st = self.state
+        self.log.log({**{f"train/{k}": v for k, v in stats.items()}, **self.times.means()}, st.step, st.epoch)
+        for problem, message in self.health.check(stats):
+            self._warn(message)
+            self.log.log({f"health/{problem}": 1.0}, st.step, st.epoch)
+
     def _lr(self):
-        """The base learning rate scaled by the schedule at the current step."""
-        return self.job.base_lr * lr_factor(self.state.step, self.job.steps_per_epoch, self.epochs, self.settings)
+        """The base learning rate (the schedule file's for this epoch when it is -1) scaled by the schedule."""
+        base = self.job.base_lr
+        if self.schedule is not None:
+            base = rate_for_epoch(self.schedule, self.state.epoch + 1)
+        return base * lr_factor(self.state.step, self.job.steps_per_epoch, self.epochs, self.settings)
 
     def _step(self, inputs, labels):
         st = self.state
@@ -209,6 +250,8 @@ class TrainLoop:
         if self.settings["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(self.job.net.parameters(), self.settings["grad_clip"])
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(st.step)
         self.job.after_step()
         st.nonfinite = 0
         return dict(stats, loss=loss.item())
@@ -261,7 +304,8 @@ class TrainLoop:
 
     def _end_epoch(self):
         st = self.state
-        metrics = distributed.broadcast_object(self.job.evaluate(st.epoch) if self.is_main else None)
+        with self._averaged():
+            metrics = distributed.broadcast_object(self.job.evaluate(st.epoch) if self.is_main else None)
         st.epoch += 1
         st.batch = 0
         if metrics:

@@ -1,4 +1,4 @@
-"""Learning-rate schedules as a per-step multiplier (linear warm-up, then cosine, step or constant).
+"""Learning-rate schedules as a per-step multiplier (linear warm-up, then cosine, step, constant or exponential).
 
 The loop sets each param group's lr to base_lr * lr_mult * lr_factor(step): the schedule's only state is the step.
 """
@@ -17,5 +17,8 @@ def lr_factor(step, steps_per_epoch, total_epochs, settings):
         return 0.5 * (1 + math.cos(math.pi * min((epoch - warmup) / span, 1.0)))
     if kind == "step":
         return settings["lr_gamma"] ** int(epoch // settings["lr_step_epochs"])
+    if kind == "exponential":  # facenet's tf.train.exponential_decay(..., staircase=True), counted in steps
+        period = settings["learning_rate_decay_epochs"] * max(steps_per_epoch, 1)
+        return settings["learning_rate_decay_factor"] ** (step // period)
     return 1.0
 

@@ -15,8 +15,9 @@ def train_classifier(emb, identities, method="svm", k=5):
     """Fit a classifier on embeddings `emb` (N, D) named by `identities` (N strings); return its array dict.
 
     "svm": one-vs-rest linear SVM (sklearn LinearSVC) on L2-normalised embeddings, kept as coef (C, D) and
-    intercept (C,). "knn": the normalised training embeddings and their class indices, with `k`.
-    Every dict holds method, classes (C names) and dim.
+    intercept (C,). "knn": `k`. Every dict holds method, classes (C names), dim and the normalised training
+    embeddings with their class indices (labels), from which predict measures the distance to the nearest
+    image of the predicted identity.
     """
     if method not in METHODS:
         raise ValueError(f"unknown classifier {method!r} (choose from {', '.join(METHODS)})")
@@ -24,9 +25,10 @@ def train_classifier(emb, identities, method="svm", k=5):
     if len(classes) < 2:
         raise UserError("a classifier needs images of at least two identities")
     x = l2_normalise(emb)
-    clf = {"method": np.array(method), "classes": classes, "dim": np.array(x.shape[1])}
+    clf = {"method": np.array(method), "classes": classes, "dim": np.array(x.shape[1]),
+           "embeddings": x.astype(np.float32), "labels": y}
     if method == "knn":
-        return {**clf, "embeddings": x.astype(np.float32), "labels": y, "k": np.array(min(k, len(x)))}
+        return {**clf, "k": np.array(min(k, len(x)))}
     svm = LinearSVC(C=1.0).fit(x, y)
     coef, intercept = svm.coef_, svm.intercept_
     if len(classes) == 2:                                          # sklearn keeps one row for two classes
@@ -44,18 +46,29 @@ def save_classifier(clf, path):
 
 
 def predict(clf, emb):
-    """Classify embeddings `emb` (N, D); return (names, confidences), lists of N strings and floats.
+    """Classify embeddings `emb` (N, D); return (names, scores, distances), lists of N strings and floats.
 
-    svm: confidence is the softmax of the one-vs-rest decision values (a relative score, not a calibrated
+    svm: score is the softmax of the one-vs-rest decision values (a relative score, not a calibrated
     probability). knn: the fraction of the k nearest training embeddings voting for the winner (ties go to
-    the class of the nearer neighbours).
+    the class of the nearer neighbours). distance: squared euclidean distance to the nearest training image of
+    the predicted identity (the verification protocol's distance, comparable with a calibrated threshold).
     """
     x = l2_normalise(emb)
     if x.shape[1] != int(clf["dim"]):
         raise UserError(f"embeddings have {x.shape[1]} dimensions but the classifier was trained on "
                         f"{int(clf['dim'])}: use the model it was trained with")
-    best, confidence = (_knn if str(clf["method"]) == "knn" else _svm)(clf, x)
-    return [str(clf["classes"][b]) for b in best], [float(c) for c in confidence]
+    if "embeddings" not in clf:
+        raise UserError("this classifier file predates distances to known faces: train it again (classify train)")
+    best, score = (_knn if str(clf["method"]) == "knn" else _svm)(clf, x)
+    dist = _squared_distances(x, clf["embeddings"])
+    dist[clf["labels"][None, :] != best[:, None]] = np.inf
+    return [str(clf["classes"][b]) for b in best], [float(c) for c in score], [float(d) for d in dist.min(1)]
+
+
+def _squared_distances(x, emb):
+    """Return the (N, M) squared euclidean distances between rows of `x` and of `emb`, never an (N, M, D) array."""
+    emb = emb.astype(np.float64)
+    return np.maximum((x ** 2).sum(1)[:, None] + (emb ** 2).sum(1)[None] - 2 * x @ emb.T, 0.0)
 
 
 def _svm(clf, x):
@@ -70,8 +83,7 @@ def _svm(clf, x):
 def _knn(clf, x):
     """Return (winning class index, its fraction of the k nearest votes) per row; nearer neighbours break ties."""
     k, n_classes = int(clf["k"]), len(clf["classes"])
-    emb = clf["embeddings"].astype(np.float64)
-    dist = (x ** 2).sum(1)[:, None] + (emb ** 2).sum(1)[None] - 2 * x @ emb.T  # (N, M), never (N, M, D)
+    dist = _squared_distances(x, clf["embeddings"])
     nearest = clf["labels"][np.argsort(dist, axis=1, kind="stable")[:, :k]]
     votes = np.zeros((len(x), n_classes))
     rows = np.repeat(np.arange(len(x)), k)

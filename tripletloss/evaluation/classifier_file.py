@@ -8,10 +8,12 @@ from tripletloss.errors import UserError
 
 #: The most bytes a classifier file's arrays may hold once loaded.
 MAX_BYTES = 1 << 30
-#: Array name -> (number of dimensions, dtype kind: U str, i/u int, f float) per method.
+#: Array name -> (number of dimensions, dtype kind: U str, i/u int, f float) per method; "stored" arrays (the
+#: training embeddings, which k-NN needs and predict's distances use) are checked wherever they are present.
 LAYOUT = {"common": {"method": (0, "U"), "classes": (1, "U"), "dim": (0, "iu")},
           "svm": {"coef": (2, "f"), "intercept": (1, "f")},
-          "knn": {"embeddings": (2, "f"), "labels": (1, "iu"), "k": (0, "iu")}}
+          "knn": {"embeddings": (2, "f"), "labels": (1, "iu"), "k": (0, "iu")},
+          "stored": {"embeddings": (2, "f"), "labels": (1, "iu")}}
 
 
 def array_headers(path):
@@ -36,7 +38,9 @@ def check_headers(headers, path):
     missing = sorted(set(wanted) - set(headers))
     if missing:
         raise UserError(f"{path}: not a classifier file written by `classify train` (no {', '.join(missing)})")
-    for name, (ndim, kinds) in wanted.items():
+    for name, (ndim, kinds) in {**wanted, **LAYOUT["stored"]}.items():
+        if name not in headers:
+            continue
         shape, dtype = headers[name]
         if len(shape) != ndim or dtype.kind not in kinds:
             raise UserError(f"{path}: array '{name}' is {dtype}{list(shape)}, not a {ndim}-d {kinds} array")
@@ -50,20 +54,22 @@ def check_values(clf, path):
     """Raise UserError naming `path` when the arrays of classifier dict `clf` do not fit together (classes,
     dim, rows, labels, k) or hold NaN/inf. Returns nothing."""
     classes, dim = len(clf["classes"]), int(clf["dim"])
-    knn = str(clf["method"]) == "knn"
-    rows = clf["embeddings"] if knn else clf["coef"]
-    problems = [(classes < 2, f"{classes} classes (at least 2 needed)"),
-                (dim < 1 or rows.shape[1] != dim, f"dim {dim} but rows of {rows.shape[1]} values"),
-                (not np.isfinite(rows).all() or not knn and not np.isfinite(clf["intercept"]).all(),
-                 "NaN or inf values")]
-    if knn:
-        labels, k = clf["labels"], int(clf["k"])
-        problems += [(len(labels) != len(rows), f"{len(labels)} labels for {len(rows)} embeddings"),
-                     (len(labels) and not 0 <= labels.min() <= labels.max() < classes, "labels out of range"),
-                     (not 1 <= k <= len(rows), f"k {k} outside 1..{len(rows)}")]
-    else:
-        problems += [(len(rows) != classes or clf["intercept"].shape != (classes,),
-                      f"{len(rows)} coefficient rows, {clf['intercept'].shape[0]} intercepts for {classes} classes")]
+    problems = [(classes < 2, f"{classes} classes (at least 2 needed)")]
+    for name in ("coef", "embeddings"):
+        if name in clf:
+            problems += [(dim < 1 or clf[name].shape[1] != dim, f"dim {dim} but {name} rows of {clf[name].shape[1]}"),
+                         (not np.isfinite(clf[name]).all(), f"NaN or inf values in {name}")]
+    if "coef" in clf:
+        problems += [(len(clf["coef"]) != classes or clf["intercept"].shape != (classes,),
+                      f"{len(clf['coef'])} coefficient rows, {len(clf['intercept'])} intercepts for {classes} "
+                      f"classes"), (not np.isfinite(clf["intercept"]).all(), "NaN or inf values in intercept")]
+    if "embeddings" in clf:
+        labels, rows = clf.get("labels", np.zeros(0, int)), len(clf["embeddings"])
+        problems += [(len(labels) != rows, f"{len(labels)} labels for {rows} embeddings"),
+                     (len(labels) and not 0 <= labels.min() <= labels.max() < classes, "labels out of range")]
+    if str(clf["method"]) == "knn":
+        problems += [(not 1 <= int(clf["k"]) <= len(clf["embeddings"]),
+                      f"k {int(clf['k'])} outside 1..{len(clf['embeddings'])}")]
     for bad, what in problems:
         if bad:
             raise UserError(f"{path}: damaged classifier file: {what}")

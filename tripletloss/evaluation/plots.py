@@ -9,6 +9,7 @@ from sklearn.metrics import roc_curve
 from tripletloss.evaluation.runlog import read_metrics
 
 #: plot-loss figures: (metrics.csv key, PNG file name, y label, add a running mean).
+MARKERS_UP_TO = 30  # curves with at most this many points are drawn with a marker per point
 CURVES = (
     ("train/loss", "loss.png", "loss", True),
     ("train/lr", "lr.png", "learning rate", False),
@@ -24,15 +25,22 @@ def save_figure(fig, path):
     return path
 
 
-def save_roc(heldout, issame, path, title="ROC"):
-    """Plot the ROC of held-out pair distances (smaller = more alike) against labels `issame`; return the Path."""
+def save_roc(heldout, issame, path, title="ROC", operating_point=None):
+    """Plot the ROC of held-out pair distances (smaller = more alike) against labels `issame` on a log
+    false-accept axis, marking `operating_point` (FAR, VAL) when given (e.g. VAL@FAR=1e-3); return the Path."""
     fpr, tpr, _ = roc_curve(np.asarray(issame, dtype=bool), -np.asarray(heldout))
+    floor = 0.5 / max(1, int(np.sum(~np.asarray(issame, dtype=bool))))  # below one false accept: the log axis' left
     fig = Figure(figsize=(5, 5))
     ax = fig.add_subplot()
-    ax.plot(fpr, tpr, lw=2, label="model")
-    ax.plot([0, 1], [0, 1], ls="--", c="grey", label="chance")
-    ax.set(xlabel="false accept rate", ylabel="true accept rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right")
+    ax.plot(np.maximum(fpr, floor), tpr, lw=2, label="model")
+    grid = np.logspace(np.log10(floor), 0, 50)
+    ax.plot(grid, grid, ls="--", c="grey", label="chance")
+    if operating_point is not None:
+        far, val = operating_point
+        ax.plot([max(far, floor)], [val], "o", c="red", label=f"VAL {val:.3f} @ FAR {far:.0e}")
+    ax.set(xscale="log", xlabel="false accept rate (log)", ylabel="true accept rate", title=title,
+           xlim=(floor, 1), ylim=(0, 1.01))
+    ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
@@ -45,11 +53,13 @@ def running_mean(values, window):
 
 
 def save_curve(by_stage, path, ylabel, smooth=False):
-    """Plot {stage: (steps, values)} as one line per stage over steps (plus a running mean if `smooth`)."""
+    """Plot {line name: (steps, values)} as one line each over steps (plus a running mean if `smooth`); lines of
+    at most MARKERS_UP_TO points get a marker per point."""
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
     for stage, (steps, values) in sorted(by_stage.items()):
-        line, = ax.plot(steps, values, lw=1, alpha=0.4 if smooth else 1.0, label=stage)
+        marker = "o" if len(values) <= MARKERS_UP_TO else None           # a run of a few points stays visible
+        line, = ax.plot(steps, values, lw=1, marker=marker, ms=4, alpha=0.4 if smooth else 1.0, label=stage)
         if smooth and len(values) > 2:
             window = max(2, len(values) // 20)
             ax.plot(steps[window - 1:], running_mean(values, window), lw=2, c=line.get_color(),
@@ -60,13 +70,26 @@ def save_curve(by_stage, path, ylabel, smooth=False):
     return save_figure(fig, path)
 
 
-def plot_run(run_dir, out_dir=None):
-    """Write one PNG per CURVES quantity present in RUN_DIR/metrics.csv into `out_dir` (default RUN_DIR).
+def run_series(run_dirs):
+    """Return {key: {line name: (steps, values)}} of the runs' metrics.csv files: one line per stage, named
+    `stage` for one run and `RUN/stage` for several."""
+    merged = {}
+    for run_dir in run_dirs:
+        prefix = f"{Path(run_dir).name}/" if len(run_dirs) > 1 else ""
+        for key, by_stage in read_metrics(run_dir).items():
+            merged.setdefault(key, {}).update({prefix + stage: v for stage, v in by_stage.items()})
+    return merged
 
-    Returns (written Paths, keys absent from the CSV).
+
+def plot_run(run_dirs, out_dir=None):
+    """Write one PNG per CURVES quantity present in the metrics.csv of `run_dirs` (one or a list of run
+    directories, one line per run and stage) into `out_dir` (default: the first run directory).
+
+    Returns (written Paths, keys absent from every CSV).
     """
-    series = read_metrics(run_dir)
-    out_dir = Path(out_dir or run_dir)
+    run_dirs = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
+    series = run_series(run_dirs)
+    out_dir = Path(out_dir or run_dirs[0])
     written, missing = [], []
     for key, name, ylabel, smooth in CURVES:
         if key in series:
@@ -91,7 +114,8 @@ def save_scatter(points, labels, names, path, title):
 
 
 def identity_colours(n):
-    """Return `n` distinguishable RGB colours (channels 0..1), one per identity: tab10, or turbo for more."""
+    """Return `n` distinguishable RGB colours (channels 0..1), one per identity: tab10, or for more, points of
+    turbo spaced by the golden ratio, so that neighbouring identities (by name) never get neighbouring colours."""
     if n <= 10:
         return [colormaps["tab10"](i)[:3] for i in range(n)]
-    return [colormaps["turbo"](0.05 + 0.9 * i / (n - 1))[:3] for i in range(n)]
+    return [colormaps["turbo"](0.05 + 0.9 * ((i * 0.6180339887) % 1.0))[:3] for i in range(n)]

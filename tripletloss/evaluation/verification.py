@@ -37,9 +37,9 @@ def _resolve(data_dir, pairs_path, mtime, skip_missing):
         try:
             kept.append((_image_path(roots, p.name1, p.i, listings, pairs_path, line),
                          _image_path(roots, p.name2, p.j, listings, pairs_path, line), p.same, p.fold))
-        except UserError:
+        except UserError as exc:
             if not skip_missing:
-                raise
+                raise UserError(f"{exc} (--skip-missing leaves such pairs out and counts them)") from None
             skipped += 1
     paths1, paths2, same, folds = zip(*kept) if kept else ((), (), (), ())
     return paths1, paths2, np.array(same, dtype=bool), np.array(folds, dtype=int), skipped
@@ -60,11 +60,27 @@ def resolve_pairs(data_dir, pairs_path, skip_missing=False):
 
 
 def embed_pairs(embedder, paths1, paths2, flip=False, progress=False):
-    """Embed each distinct image of the pairs once; return (emb1, emb2), float arrays (N, D)."""
+    """Embed each distinct image of the pairs once (embedder.embed_faces: raw photos are aligned when it aligns).
+
+    Returns (emb1, emb2, found): float arrays (N, D) and a bool (N,) array, False for pairs with an image where
+    no face was found (their rows are zero).
+    """
     unique, index = np.unique([str(p) for p in paths1 + paths2], return_inverse=True)
-    emb = np.asarray(embedder.embed_paths(list(unique), flip=flip, progress=progress))
+    kept, found = embedder.embed_faces(list(unique), flip=flip, progress=progress)
+    emb = np.zeros((len(unique), np.shape(kept)[1] if len(kept) else 1))
+    emb[found] = kept
     n = len(paths1)
-    return emb[index[:n]], emb[index[n:]]
+    return emb[index[:n]], emb[index[n:]], found[index[:n]] & found[index[n:]]
+
+
+def drop_faceless(found, paths1, paths2, issame, folds, skip_missing):
+    """Return the (issame, folds) of the pairs in `found`, or raise UserError naming the images of the first
+    pair outside it unless `skip_missing`."""
+    if not skip_missing and not found.all():
+        k = int(np.argmin(found))
+        raise UserError(f"pair {k + 1} ({paths1[k]}, {paths2[k]}): no face found in one of its images "
+                        f"(--skip-missing leaves such pairs out and counts them)")
+    return issame[found], folds[found]
 
 
 #: What verify does with a pair whose image is missing: stop (UserError), leave it out, or count it as wrong.
@@ -84,11 +100,12 @@ def verify(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, metr
     paths1, paths2, issame, folds, skipped = resolve_pairs(data_dir, pairs_path, missing != "error")
     if not len(issame):
         raise UserError(f"{pairs_path}: no pair has both of its images in {data_dir}")
-    emb1, emb2 = embed_pairs(embedder, paths1, paths2, flip, progress)
-    metrics, heldout = evaluate_folds(emb1, emb2, issame, folds, metric, subtract_mean)
-    if missing == "wrong":
+    emb1, emb2, found = embed_pairs(embedder, paths1, paths2, flip, progress)
+    issame, folds = drop_faceless(found, paths1, paths2, issame, folds, missing != "error")
+    metrics, heldout = evaluate_folds(emb1[found], emb2[found], issame, folds, metric, subtract_mean)
+    if missing == "wrong":                                        # faceless pairs count as missing too
         metrics = count_missing_as_wrong(metrics, folds, [p.fold for p in read_pairs(pairs_path)])
-    return dict(metrics, skipped_pairs=skipped, missing=missing), heldout, issame
+    return dict(metrics, skipped_pairs=skipped, faceless_pairs=int((~found).sum()), missing=missing), heldout, issame
 
 
 def evaluate_pairs(embedder, data_dir, pairs_path, flip=False, subtract_mean=False, progress=False,

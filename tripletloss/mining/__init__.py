@@ -4,6 +4,6 @@
     a, p, n = select_triplets(embeddings, labels, "semihard", margin=0.2)
 """
 from tripletloss.mining.distances import pairwise_distances
-from tripletloss.mining.select import BACKENDS, STRATEGIES, select_triplets
+from tripletloss.mining.select import ALL_STRATEGIES, BACKENDS, STRATEGIES, select_triplets
 
-__all__ = ["pairwise_distances", "select_triplets", "STRATEGIES", "BACKENDS"]
+__all__ = ["pairwise_distances", "select_triplets", "STRATEGIES", "ALL_STRATEGIES", "BACKENDS"]

@@ -191,3 +191,31 @@ def batch_all(x, labels, margin, seed, squared, max_triplets=None):
     a, p, count, order = _violation_ranges(x, labels, margin, squared)
     pair, rank = sample_in_groups(count, count.cumsum(0), max_triplets, seed, x.device)
     return a[pair], p[pair], order[a[pair], rank]
+
+
+def pinguo_layout(labels):
+    """T of a batch laid out as pinguo's data layer does: [anchor x T, T positives, T negatives] by label.
+
+    Raises ValueError when `labels` do not have that layout (selection "pinguo" needs its own batch sampler).
+    """
+    t = labels.numel() // 3
+    anchor = labels[:1]
+    if labels.numel() != 3 * t or t == 0 or not (labels[:2 * t] == anchor).all() or (labels[2 * t:] == anchor).any():
+        raise ValueError("selection 'pinguo' needs batches of 3T images laid out [anchor x T, T positives, "
+                         "T negatives] (pinguo's data layer: the pinguo batch sampler)")
+    return t
+
+
+def pinguo(x, labels, margin, seed, squared):
+    """pinguo's select layer: triplet i = (anchor copy i, i-th farthest positive, i-th farthest negative).
+
+    Positives and negatives are sorted by their distance to the first anchor copy, descending; ties keep batch
+    order (Python's stable sorted(..., reverse=True)). Distances are those of the differences, as its layer
+    computes them. `margin` and `seed` are unused. The pairing (hardest positive with easiest negative) is
+    pinguo's; which of these triplets get a gradient is decided by tripletloss.losses.pinguo_loss.
+    """
+    t = pinguo_layout(labels)
+    d = (x[t:] - x[0]).pow(2).sum(dim=1)
+    d = d if squared else d.sqrt()
+    farthest = lambda part: torch.sort(part, descending=True, stable=True).indices  # noqa: E731
+    return torch.arange(t, device=x.device), farthest(d[:t]) + t, farthest(d[t:]) + 2 * t

@@ -105,14 +105,24 @@ def _fc(p, shapes):
     for d in shapes[0]:
         in_features *= d
     layer = Linear(in_features, p["num_output"], bias=p["bias"])
-    if p["weight_filler"] == "identity":  # output i = input i (extra outputs 0): starts as a pass-through
-        with torch.no_grad():
-            nn.init.eye_(layer.weight)
-            if layer.bias is not None:
-                layer.bias.zero_()
-    elif p["weight_filler"] != "default":
-        raise ValueError(f"weight_filler must be 'default' (PyTorch's) or 'identity', got {p['weight_filler']!r}")
+    if p["weight_filler"] not in FC_FILLERS:
+        raise ValueError(f"weight_filler must be one of {', '.join(FC_FILLERS)} ('default': PyTorch's), "
+                         f"got {p['weight_filler']!r}")
+    with torch.no_grad():
+        FC_FILLERS[p["weight_filler"]](layer.weight)
+        if layer.bias is not None and p["weight_filler"] != "default":
+            layer.bias.zero_()
     return layer
+
+
+def _caffe_xavier(weight):
+    """Caffe's xavier filler (FAN_IN): uniform in +-sqrt(3 / fan_in)."""
+    bound = (3.0 / weight.shape[1]) ** 0.5
+    nn.init.uniform_(weight, -bound, bound)
+
+
+#: fc weight fillers: identity makes output i = input i (extra outputs 0), a pass-through start; both zero the bias.
+FC_FILLERS = {"default": lambda weight: None, "identity": nn.init.eye_, "xavier": _caffe_xavier}
 
 
 @register("dropout", optional={"ratio": 0.5})

@@ -3,7 +3,7 @@
 `align_face` works on one image in memory; `align_dataset` walks RAW/<identity>/<images> into
 OUT/<identity>/<name>.<ext> with worker processes, skipping outputs that already exist (so an interrupted run
 resumes) and writing each output atomically (temp file + rename). Images without a usable face are listed in
-OUT/align_report.tsv (source path, reason).
+OUT/align_report.tsv (source path, reason); OUT/alignment.json records the template, size and margin.
 """
 import multiprocessing
 import os
@@ -22,6 +22,7 @@ from tripletloss.errors import UserError
 from tripletloss.prepare.dataset import identity_dirs
 from tripletloss.prepare.detectors import load_detector
 from tripletloss.prepare.landmarks import load_predictor, require_dlib
+from tripletloss.prepare.record import write_record
 from tripletloss.prepare.templates import target_points
 
 REPORT_NAME = "align_report.tsv"
@@ -137,6 +138,7 @@ class AlignOptions:
     skip_multi: bool = False      # an image with more than one detected face is skipped (and reported)
     fallback: str = "none"        # "center": no face detected -> landmarks in a centred box (reported)
     fallback_size: float = DEFAULT_FALLBACK_SIZE  # that box's side, as a fraction of the shorter image side
+    keep_aligned: bool = False  # inference: an image already size x size is taken as aligned, not re-aligned
 
 
 @dataclass
@@ -193,20 +195,30 @@ def _init_worker(options):
                    predictor=load_predictor(options.template.num_points))
 
 
+def face_of(src):
+    """Worker: return (src, aligned RGB face or None, note) for one source image, with this process's models;
+    note is the failure reason without a face, else "" or align_image's fallback note."""
+    opts = _WORKER["options"]
+    try:
+        image = read_image(src)
+    except BadImageError as exc:
+        return src, None, f"cannot decode image: {exc.reason}"
+    if opts.keep_aligned and image.shape[:2] == (opts.size, opts.size):
+        return src, image, ""
+    try:
+        face, note = align_image(image, _WORKER["detector"], _WORKER["predictor"], opts)
+    except (cv2.error, RuntimeError) as exc:
+        return src, None, f"alignment error: {str(exc).strip().splitlines()[-1]}"
+    return src, face, note
+
+
 def _align_one(job):
     """Align one (src, dst) job in a worker; return (src, status, note): status aligned/fallback/skipped/failed,
     note the fallback note or the failure reason."""
     src, dst = job
     if dst.exists():
         return src, "skipped", ""
-    try:
-        image = read_image(src)
-    except BadImageError as exc:
-        return src, "failed", f"cannot decode image: {exc.reason}"
-    try:
-        face, note = align_image(image, _WORKER["detector"], _WORKER["predictor"], _WORKER["options"])
-    except (cv2.error, RuntimeError) as exc:
-        return src, "failed", f"alignment error: {str(exc).strip().splitlines()[-1]}"
+    _, face, note = face_of(src)
     if face is None:
         return src, "failed", note
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -214,14 +226,15 @@ def _align_one(job):
     return src, "fallback" if note else "aligned", note
 
 
-def _results(jobs, options, workers):
-    """Yield _align_one results for `jobs`, in-process for one worker, else from a process pool."""
+def run_workers(work, jobs, options, workers):
+    """Yield `work(job)` (_align_one or face_of) for `jobs`, in-process for one worker, else from a process pool
+    (in completion order)."""
     if workers <= 1:
         _init_worker(options)
-        yield from map(_align_one, jobs)
+        yield from map(work, jobs)
         return
     with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (options,)) as pool:
-        yield from pool.imap_unordered(_align_one, jobs, chunksize=4)
+        yield from pool.imap_unordered(work, jobs, chunksize=4)
 
 
 def align_dataset(raw, out, options, workers=1, random_order=False, progress=True):
@@ -243,10 +256,11 @@ def align_dataset(raw, out, options, workers=1, random_order=False, progress=Tru
     summary.fallbacks = [row for row in read_report(out / REPORT_NAME) if is_fallback(row) and row[0] in done]
     if random_order:
         random.shuffle(todo)
-    for src, status, note in tqdm(_results(todo, options, workers), total=len(todo),
+    for src, status, note in tqdm(run_workers(_align_one, todo, options, workers), total=len(todo),
                                   desc="align", unit="img", disable=not progress):
         summary.count(str(src), status, note)
     write_report(out / REPORT_NAME, summary.failed + summary.fallbacks)
+    write_record(out, options)
     return summary
 
 

@@ -89,9 +89,16 @@ class CachedImageBatches(_SamplerBatches):
 
 def image_batches(paths, labels, preprocess, sampler, settings, device, progress=True):
     """The training batch source over image files: CachedImageBatches with `decode_cache` (the cache built or
-    updated first, by the main process first under torchrun), else ImageBatches decoding every epoch."""
-    if not settings["decode_cache"]:
-        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"])
+    updated first, by the main process first under torchrun), else ImageBatches decoding every epoch.
+
+    random_rotate and per-image standardisation (preprocess["standardize"]) also take the ImageBatches path:
+    transforms.augment_batch does neither, and the per-image path is the reference the cache must match bit
+    for bit, so these runs decode every epoch (correctness over speed).
+    """
+    per_image = settings["random_rotate"] or preprocess.get("standardize")
+    if per_image or not settings["decode_cache"]:
+        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
+                              random_rotate=settings["random_rotate"])
         return ImageBatches(dataset, sampler, settings["num_workers"], device)
     decoded = distributed.main_first(open_decode_cache, paths, preprocess, settings["work_dir"],
                                      settings["num_workers"], progress)

@@ -1,6 +1,8 @@
 """What both stages share: building the net, restoring weights, the checkpoint record and periodic evaluation."""
 import functools
+import sys
 
+import numpy as np
 import torch
 
 from tripletloss.data.folders import read_identity_list, scan_folders
@@ -10,9 +12,10 @@ from tripletloss.engine.checkpoint import (
     restore_layers,
     summarise,
 )
-from tripletloss.errors import CheckpointError, ConfigError, NetSpecError
+from tripletloss.errors import CheckpointError, ConfigError, NetSpecError, UserError
 from tripletloss.net import build_net
 from tripletloss.net.spec import input_of
+from tripletloss.prepare.record import with_alignment
 from tripletloss.settings import resolve_path
 
 
@@ -27,7 +30,32 @@ def load_training_data(settings):
         data_dir = str(ensure_default_dataset())
     wanted = read_identity_list(settings["train_identities"]) if settings["train_identities"] else None
     excluded = read_identity_list(settings["exclude_identities"]) if settings["exclude_identities"] else ()
-    return scan_folders(data_dir, wanted, excluded, settings["min_images_per_identity"])
+    if wanted is not None:
+        check_wanted(wanted, scan_folders(data_dir)[2], settings["train_identities"], data_dir)
+    data = scan_folders(data_dir, wanted, excluded, settings["min_images_per_identity"])
+    return report_training_data(data, data_dir)
+
+
+def check_wanted(wanted, present, list_file, data_dir):
+    """Warn about names of `list_file` (train_identities) that are not among the identities `present` under
+    `data_dir`; raise UserError when none of them is."""
+    absent = sorted(set(wanted) - set(present))
+    if len(absent) == len(set(wanted)):
+        raise UserError(f"train_identities {list_file}: none of its {len(absent)} names is an identity folder with "
+                        f"images under {data_dir}")
+    if absent:
+        print(f"warning: {len(absent)} names in {list_file} have no images under {data_dir} "
+              f"(first: {', '.join(absent[:5])})", file=sys.stderr)
+
+
+def report_training_data(data, data_dir):
+    """Print what training runs on (identities, images, identities with one image) and return `data`, a
+    scan_folders() triple."""
+    paths, labels, names = data
+    singles = int(np.sum(np.bincount(labels, minlength=len(names)) == 1))
+    print(f"training data {data_dir}: {len(names)} identities, {len(paths)} images, {singles} identities with "
+          f"one image")
+    return data
 
 
 def check_input_size(settings, key):
@@ -94,10 +122,12 @@ class Job:
 
     def __init__(self, net, settings, preprocess, classes, variables, device):
         layout = torch.channels_last if settings["channels_last"] else torch.contiguous_format
-        self.net, self.settings, self.preprocess = net.to(device, memory_format=layout), settings, preprocess
+        self.net, self.settings = net.to(device, memory_format=layout), settings
+        self.preprocess = with_alignment(preprocess, settings["data_dir"])  # the template inference aligns with
         self.classes, self.variables, self.device = classes, variables, device
         self.model = self.net  # what runs the forward pass: the net, or its DDP wrapper (engine.distributed.wrap)
         self.spec_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
+        self.calibration = None  # from the latest validation, stored with the model (evaluation.calibration)
         self.base_lr = settings[f"{self.stage}_lr"]
 
     @functools.cached_property
@@ -115,19 +145,25 @@ class Job:
 
     def model_record(self):
         """Return the inference part of a checkpoint: net spec, weights, preprocess, classes."""
-        return {"format": FORMAT, "stage": self.stage, "net": self.net.spec, "variables": self.variables,
-                "model": self.net.layers.state_dict(), "preprocess": self.preprocess, "classes": self.classes,
-                "finetuned": self.finetuning}
+        record = {"format": FORMAT, "stage": self.stage, "net": self.net.spec, "variables": self.variables,
+                  "model": self.net.layers.state_dict(), "preprocess": self.preprocess, "classes": self.classes,
+                  "finetuned": self.finetuning}
+        return {**record, "calibration": self.calibration} if self.calibration else record
 
     def evaluate(self, epoch):
         """Verification metrics on lfw_dir/pairs after `epoch` when configured and due; else None."""
         s = self.settings
         if not s["lfw_dir"] or (epoch + 1) % s["eval_every_epochs"]:
             return None
-        from tripletloss.evaluation import evaluate_pairs
+        from tripletloss.evaluation.calibration import calibration_from
+        from tripletloss.evaluation.verification import verify
         from tripletloss.inference import Embedder
-        metrics = evaluate_pairs(Embedder(self.net, self.preprocess, self.device), s["lfw_dir"], s["pairs"],
-                                 flip=s["eval_flip"])
+        metrics, heldout, issame = verify(Embedder(self.net, self.preprocess, self.device), s["lfw_dir"],
+                                          s["pairs"], flip=s["eval_flip"], missing="skip")
+        self.calibration = calibration_from(metrics, heldout, issame, flip=s["eval_flip"], source=s["pairs"])
+        if metrics["skipped_pairs"]:
+            print(f"validation: {metrics['skipped_pairs']} pairs of {s['pairs']} left out (missing images), as "
+                  f"`evaluate --skip-missing` does", file=sys.stderr)
         return {k: metrics[k] for k in ("accuracy", "val", "auc", "eer")}
 
     def objective(self, inputs, labels, step):

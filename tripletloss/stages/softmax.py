@@ -49,7 +49,8 @@ class SoftmaxJob(Job):
         if settings["teacher"]:  # decoded per epoch (no decode cache): the teacher's rows follow the loaded images
             targets = main_first(teacher_targets, settings, paths, device)  # rank 0 computes, the others load
             self._check_distill_width(targets[0].shape[2])
-            dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"])
+            dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
+                                  random_rotate=settings["random_rotate"])
             self.source = TeacherBatches(dataset, sampler, settings["num_workers"], device, *targets)
         else:
             self.source = image_batches(paths, labels, preprocess, sampler, settings, device, progress=rank == 0)

@@ -1,19 +1,20 @@
 """Stage 2: the stage-1 backbone frozen, a linear `fc9_1` (L2-normalised) trained with triplet loss.
 
-Triplets are selected online inside each P x K batch by `tripletloss.mining.select_triplets`. When the backbone
+Triplets are selected online inside each P x K batch by `tripletloss.mining.select_triplets` (with selection
+"pinguo": inside each of pinguo's anchor / positives / negatives batches, with its loss). When the backbone
 is frozen its features are computed once per image (centre crop and its mirror) and epochs run on those.
 """
 import torch
 from tqdm import tqdm
 
 from tripletloss.data.dataset import FaceDataset
-from tripletloss.data.samplers import PKBatches
+from tripletloss.data.samplers import PinguoBatches, PKBatches
 from tripletloss.data.transforms import inherit_preprocess
 from tripletloss.data.workers import make_loader
 from tripletloss.engine.distributed import gather_batch
 from tripletloss.engine.run_dir import final_model
 from tripletloss.inference import batch_outputs
-from tripletloss.losses import triplet_loss
+from tripletloss.losses import pinguo_loss, triplet_loss
 from tripletloss.mining import select_triplets
 from tripletloss.stages.batches import FeatureBatches, image_batches
 from tripletloss.stages.job import (
@@ -36,13 +37,12 @@ class TripletJob(Job):
         init = finetune or final_model(settings["work_dir"], "softmax")
         preprocess = inherit_preprocess(init_from_checkpoint(net, init)["preprocess"], settings, init)
         super().__init__(net, settings, preprocess, classes, variables, device)
-        sampler = PKBatches(labels, settings["identities_per_batch"], settings["images_per_identity"],
-                            settings["seed"], settings["batches_per_epoch"], rank, world_size)
+        sampler = make_sampler(settings, labels, rank, world_size)
         progress = progress and rank == 0  # one progress bar and note per run, not one per process
         if sampler.singletons and progress:
             print(f"note: {sampler.singletons} identities with a single image are not used as triplet anchors")
         blob = self.cacheable_blob()
-        if blob and settings["cache_features"]:
+        if blob and settings["cache_features"] and not settings["random_rotate"]:  # the cache holds no rotations
             features, bad = self.cache_features(blob, paths, labels, progress)
             self.source = FeatureBatches(features, blob, labels, sampler, settings["augment_flip"], device, bad)
         else:
@@ -84,5 +84,14 @@ class TripletJob(Job):
         gen = step_generator(s["seed"], step, emb.device)
         a, p, n = select_triplets(emb.detach(), labels, s["selection"], margin=s["margin"],
                                   backend=s["mining_backend"], generator=gen)
-        loss, stats = triplet_loss(emb, a, p, n, s["margin"])
-        return loss, stats
+        loss_of = pinguo_loss if s["selection"] == "pinguo" else triplet_loss
+        return loss_of(emb, a, p, n, s["margin"])
+
+
+def make_sampler(settings, labels, rank=0, world_size=1):
+    """Stage 2's batch sampler: pinguo's batches for selection "pinguo", else P x K (plus extra negatives)."""
+    s = settings
+    if s["selection"] == "pinguo":
+        return PinguoBatches(labels, s["pinguo_triplets"], s["seed"], s["batches_per_epoch"], rank, world_size)
+    return PKBatches(labels, s["identities_per_batch"], s["images_per_identity"], s["seed"], s["batches_per_epoch"],
+                     rank, world_size, s["extra_negatives"])
