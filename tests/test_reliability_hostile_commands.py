@@ -134,7 +134,7 @@ INFERENCE = {
                                                says=["--plot", "a folder"]),
     "evaluate, an undecodable image": lambda c: dict(
         argv=["evaluate", "--model", c.model, "--data-dir", c.bad_faces, "--pairs", _pairs(c, "bad.txt", "s3\t1\t11")],
-        says=["notes.jpg", "cannot be decoded"]),
+        says=["notes.jpg", "no face found in one of its images"]),  # with a warning naming why
     "pairs reaching out with ..": lambda c: dict(
         argv=["evaluate", "--model", c.model, "--data-dir", c.faces / "s1", "--pairs", _pairs(c, "up.txt", "..\t1\t2")],
         says=["up.txt line 2", "'..'"]),

@@ -16,7 +16,7 @@ def register(subparsers):
 
 def run(args):
     """Write the curve PNGs; print each path written and a note for each quantity the CSV lacks."""
-    folder_target(args.out or args.run_dir, "--out")
+    folder_target(args.out or args.run_dir[0], "--out")
     written, missing = plot_run(args.run_dir, args.out)
     for path in written:
         print(f"wrote {path}")
