@@ -46,7 +46,7 @@ softmax_label_smoothing = 0.1
 # Fine-tuning (train.py --finetune CKPT): first train only the new classifier for this many epochs,
 # then unfreeze every layer from `finetune_unfreeze_from` onward (a layer name; "" = the whole net).
 finetune_freeze_epochs = 2
-finetune_unfreeze_from = "res5"
+finetune_unfreeze_from = "res4a"  # the model card's measured ORL fine-tuning recipe
 # Extra stage-1 terms (facenet's train_softmax.py); each weight 0 = off. They act on the net's `prelogits` output
 # (the classifier's input), or on `embedding` when the YAML names no `prelogits`.
 softmax_weight = 1.0       # weight of the cross-entropy; 0 with a teacher: distillation instead of softmax

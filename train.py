@@ -107,8 +107,16 @@ def train(args):
         release_run_dirs()
 
 
+def _check_data_dir_flag(args):
+    """UserError naming --data-dir (not config.py) when one of its ':'-joined roots is not a folder."""
+    for root in filter(None, (args.data_dir or "").split(":")):
+        if not Path(root).is_dir():
+            raise UserError(f"--data-dir: '{root}' is not a directory")
+
+
 def _train(args):
     distributed.print_only_on_main()  # under torchrun, notes (e.g. changed settings on resume) print once
+    _check_data_dir_flag(args)
     settings = load_settings(args.config, _overrides(args))
     ckpt = None
     if args.resume:

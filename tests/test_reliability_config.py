@@ -62,3 +62,10 @@ def test_bad_setting_is_one_line_naming_the_key(results, case):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and expected in lines[0]
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_missing_data_dir_flag_is_named_as_the_flag(tmp_path):
+    result = run(train_cmd("softmax", tiny_overrides(tmp_path / "tiny", tmp_path), "--data-dir",
+                           f"{tmp_path}:{tmp_path / 'nowhere'}"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [f"error: --data-dir: '{tmp_path / 'nowhere'}' is not a directory"]
