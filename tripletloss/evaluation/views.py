@@ -8,9 +8,9 @@ from sklearn.manifold import TSNE
 from tripletloss.data.decode import read_image
 from tripletloss.evaluation.plots import identity_colours, save_scatter
 
-THUMB = 64             # thumbnail side, pixels
+THUMB = 80             # thumbnail side, pixels
 BORDER = 4             # identity-coloured frame
-CAPTION = 14           # caption strip under each thumbnail
+CAPTION = 16           # caption strip under each thumbnail
 COLUMNS = 8
 MAX_PER_GRID = 64
 EXACT_TSNE_MAX = 1000  # t-SNE point count up to which the exact method is used
@@ -28,7 +28,8 @@ def tile(path, name, colour):
     image = cv2.resize(image, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
     framed = cv2.copyMakeBorder(image, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=_bgr(colour))
     caption = np.full((CAPTION, framed.shape[1], 3), 255, np.uint8)
-    cv2.putText(caption, name[:12], (2, CAPTION - 4), FONT, 0.35, _bgr(colour), 1, cv2.LINE_AA)
+    caption[:, :BORDER] = _bgr(colour)  # the frame's colour as a swatch; the name in black stays legible on white
+    cv2.putText(caption, name[-13:], (BORDER + 2, CAPTION - 4), FONT, 0.36, (0, 0, 0), 1, cv2.LINE_AA)
     return np.vstack([framed, caption])
 
 
