@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tripletloss.data.samplers import PinguoBatches, PKBatches
+from tripletloss.errors import ConfigError
 from tripletloss.losses import pinguo_loss
 from tripletloss.mining import STRATEGIES, select_triplets
 
@@ -126,7 +127,7 @@ def test_extra_negatives_are_single_images_of_identities_outside_the_batch():
         idx = np.array([i for i, _ in batch])
         core, extra = labels[idx[:6]], labels[idx[6:]]
         assert len(extra) == 4 and len(set(extra)) == 4 and not set(extra) & set(core)
-    with pytest.raises(ValueError, match="extra negatives"):
+    with pytest.raises(ConfigError, match="extra_negatives"):
         PKBatches(labels, 3, 2, seed=0, extra_negatives=13)
 
 

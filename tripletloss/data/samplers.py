@@ -141,11 +141,11 @@ class PinguoBatches(_EpochBatches):
         self.anchors = [i for i, label in enumerate(self.labels) if len(self.groups[int(label)]) >= 2]
         self.singletons = sum(1 for g in self.groups.values() if len(g) < 2)
         if not self.anchors or len(self.groups) < 2:
-            raise ValueError("pinguo batches need an identity with >= 2 images and at least one other identity")
+            raise ConfigError("pinguo batches need an identity with >= 2 images and at least one other identity")
         if len(self.labels) - max(len(g) for g in self.groups.values()) < triplets:
-            raise ValueError(f"pinguo batches need {triplets} negatives: some identity has fewer other images")
+            raise ConfigError(f"pinguo batches need {triplets} negatives: some identity has fewer other images")
         if 3 * triplets % world_size:
-            raise ValueError(f"a pinguo batch of {3 * triplets} images does not split over {world_size} processes")
+            raise ConfigError(f"a pinguo batch of {3 * triplets} images does not split over {world_size} processes")
         self.num_batches = batches_per_epoch or len(self.anchors)
 
     def global_batches(self, rng, epoch):
