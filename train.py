@@ -121,10 +121,12 @@ def _train(args):
     ckpt = None
     if args.resume:
         path = _resume_checkpoint(args, settings)
-        refuse_if_running(path.parent)  # before reading: another process of this run may be pruning checkpoints
+        main_rank = os.environ.get("RANK", "0") == "0"  # rank 0 (under torchrun too) alone probes and holds the lock
+        if main_rank:  # before reading: another process of this run may be pruning checkpoints
+            refuse_if_running(path.parent)
         ckpt = load_checkpoint(path)
         saved = _resumed_settings(ckpt, path, args)
-        if os.environ.get("RANK", "0") == "0":  # rank 0 (under torchrun too) holds the lock
+        if main_rank:
             claim_run_dir(path.parent)
         settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
     device = distributed.setup(settings["device"])  # joins torchrun's process group when launched by torchrun
