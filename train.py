@@ -23,7 +23,7 @@ from tripletloss.engine.run_dir import (
     release_run_dirs,
 )
 from tripletloss.errors import UserError
-from tripletloss.settings import ADDED_LATER, apply_overrides, load_settings, validate
+from tripletloss.settings import ADDED_LATER, apply_overrides, load_settings, missing_root, validate
 from tripletloss.stages.job import (
     check_input_size,
     load_training_data,
@@ -109,9 +109,9 @@ def train(args):
 
 def _check_data_dir_flag(args):
     """UserError naming --data-dir (not config.py) when one of its ':'-joined roots is not a folder."""
-    for root in filter(None, (args.data_dir or "").split(":")):
-        if not Path(root).is_dir():
-            raise UserError(f"--data-dir: '{root}' is not a directory")
+    root = missing_root(args.data_dir or "")
+    if root is not None:
+        raise UserError(f"--data-dir: '{root}' is not a directory")
 
 
 def _train(args):

@@ -220,11 +220,16 @@ def _check_teacher(v, source):
     _check_roots(v, "teacher_data_dir", source)
 
 
+def missing_root(roots):
+    """Return the first of the ':'-joined folders `roots` that is not a directory, or None."""
+    return next((root for root in filter(None, roots.split(":")) if not Path(root).is_dir()), None)
+
+
 def _check_roots(v, key, source):
     """Raise ConfigError unless every ':'-joined root of setting `key` is a directory."""
-    for root in filter(None, v[key].split(":")):
-        if not Path(root).is_dir():
-            raise ConfigError(f"{source}: {key} '{root}' is not a directory")
+    root = missing_root(v[key])
+    if root is not None:
+        raise ConfigError(f"{source}: {key} '{root}' is not a directory")
 
 
 def resolve_path(path):
