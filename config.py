@@ -32,6 +32,9 @@ device = "auto"            # "auto" (cuda if available), "cpu", "cuda", "cuda:1"
 seed = 0                   # seeds python, numpy and torch; the same seed reproduces a run on the same device
 deterministic = False      # torch deterministic algorithms (bit-identical CPU reruns; slower on GPU)
 channels_last = True       # channels-last memory layout for the convolutions (oneDNN: ~11 % less CPU per image)
+# Forward passes over images in bf16 autocast (weights, gradients and losses stay float32): "auto" = bf16 where
+# the device computes it natively (CPUs with AVX512-BF16/AMX: ~2x faster steps; bf16-capable GPUs), "fp32", "bf16".
+precision = "auto"
 checkpoint_every_steps = 0  # also checkpoint every N steps inside an epoch (0: only at epoch ends)
 keep_checkpoints = 3       # keep the newest N step/epoch checkpoints (plus best.pt)
 max_nonfinite_steps = 5    # stop after this many consecutive steps with a NaN/inf loss or gradient

@@ -5,8 +5,9 @@
 Each row is one fresh `python train.py` process (or, for the peer, one process running a plain loop), in the same
 run, on the same images, batch size, torch threads and DataLoader workers:
 
-- before: `decode_cache=false channels_last=false`, the data path and memory layout of the code before the decode
-  cache (every image decoded, resized and augmented per epoch in DataLoader workers; NCHW convolutions);
+- before: `decode_cache=false channels_last=false precision=fp32`, the data path, memory layout and arithmetic of the
+  code before issue 13 (every image decoded, resized and augmented per epoch in DataLoader workers; NCHW fp32
+  convolutions);
 - after (cold): the defaults in an empty work dir, so building the decode cache is part of its wall clock;
 - after (warm): the defaults again in the same work dir, the cache already built;
 - plain loop: what a user would write instead: ImageFolder + transforms (Resize, RandomCrop, RandomHorizontalFlip,
@@ -16,7 +17,8 @@ run, on the same images, batch size, torch threads and DataLoader workers:
 Stage 2 is timed the same way end to end: the backbone trainable (a triplet YAML without lr_mult 0), P x K batches.
 `--breakdown` instead measures where a step's CPU time goes, per image, in this process on one torch thread
 (CPU time, so that other load on the machine does not count): decoding, resizing and augmenting one image at a time
-(the old path), a batch made from the decode cache, and forward + backward + update in either memory layout.
+(the old path), a batch made from the decode cache, and forward + backward + update in either memory layout and,
+channels-last, in bf16 autocast (`precision`).
 
 Data: --data-dir, else the aligned celeba_subset at /work/data/subset_aligned when present (its first --identities
 training identities), else the built-in synthetic faces. Prints a markdown table: wall clock (process start to
@@ -46,7 +48,7 @@ layers:
   - {name: norm, type: l2norm}
 outputs: {features: bn8, embedding: norm}
 """
-PATHS = {"before": ["decode_cache=false", "channels_last=false"], "after (cold cache)": [],
+PATHS = {"before": ["decode_cache=false", "channels_last=false", "precision=fp32"], "after (cold cache)": [],
          "after (warm cache)": []}
 
 
@@ -157,27 +159,31 @@ def breakdown(settings, batch=64):
 
 
 def step_costs(settings, num_classes, batch):
-    """CPU ms per image of forward + backward + SGD update of the stage-1 net, NCHW and channels_last."""
+    """CPU ms per image of forward + backward + SGD update of the stage-1 net: NCHW, channels_last, and
+    channels_last under bf16 autocast (what precision=auto picks on CPUs with native bf16)."""
     import torch
     import torch.nn.functional as F
 
+    from tripletloss.engine import precision
     from tripletloss.net import build_net
     from tripletloss.settings import resolve_path
     out = {}
-    for layout in (torch.contiguous_format, torch.channels_last):
+    variants = {"NCHW": (torch.contiguous_format, "fp32"), "channels_last": (torch.channels_last, "fp32"),
+                "channels_last, bf16 autocast": (torch.channels_last, "bf16")}
+    for name, (layout, mode) in variants.items():
         net = build_net(resolve_path(settings["softmax_net"]), {"num_classes": num_classes, "embedding_size": 128})
         net = net.to(memory_format=layout)
+        model = precision.wrap(net, mode, torch.device("cpu"))
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
         x = torch.randn(batch, 3, settings["image_size"], settings["image_size"]).contiguous(memory_format=layout)
         y = torch.randint(0, num_classes, (batch,))
 
         def step():
             opt.zero_grad()
-            F.cross_entropy(net(x, ["logits"])["logits"], y).backward()
+            F.cross_entropy(model(x, ["logits"])["logits"], y).backward()
             opt.step()
         step()
-        out[f"forward + backward + update, {'NCHW' if layout == torch.contiguous_format else 'channels_last'}"] = \
-            cpu_ms_per_image(step, batch)
+        out[f"forward + backward + update, {name}"] = cpu_ms_per_image(step, batch)
     return out
 
 

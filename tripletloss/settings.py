@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tripletloss import ROOT
 from tripletloss.engine.lr_file import read_schedule_file
+from tripletloss.engine.precision import PRECISIONS
 from tripletloss.errors import ConfigError
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -80,7 +81,7 @@ RULES = {
     "augment_flip": Rule(bool), "random_rotate": Rule(bool), "per_image_standardization": Rule(bool),
     "num_workers": _nonneg(int), "decode_cache": Rule(bool),
     "work_dir": Rule(str), "device": Rule(str), "seed": Rule(int, 0, 2**32 - 1), "deterministic": Rule(bool),
-    "channels_last": Rule(bool),
+    "channels_last": Rule(bool), "precision": Rule(str, choices=PRECISIONS),
     "checkpoint_every_steps": _nonneg(int), "keep_checkpoints": _pos_int(), "max_nonfinite_steps": _pos_int(),
     "log_every_steps": _pos_int(),
     "softmax_net": Rule(str), "softmax_epochs": _nonneg(int), "softmax_batch_size": _pos_int(2),
@@ -106,10 +107,10 @@ RULES = {
 }
 
 #: Settings added after runs were saved, each with the value that continues such a run exactly: a checkpoint whose
-#: saved settings lack one resumes with this value (channels_last changes the arithmetic; the decode cache does not;
-#: the recipes options are off, health_intervals 0 printing no warnings, as before they existed).
+#: saved settings lack one resumes with this value (channels_last and precision change the arithmetic; the decode
+#: cache does not; the recipes options are off, health_intervals 0 printing no warnings, as before they existed).
 ADDED_LATER = {"exclude_identities": "", "min_images_per_identity": 1, "decode_cache": True, "channels_last": False,
-               "random_rotate": False, "per_image_standardization": False, "pinguo_triplets": 10,
+               "precision": "fp32", "random_rotate": False, "per_image_standardization": False, "pinguo_triplets": 10,
                "extra_negatives": 0, "learning_rate_decay_epochs": 100, "learning_rate_decay_factor": 1.0,
                "learning_rate_schedule_file": "", "moving_average_decay": 0.0, "health_intervals": 0}
 

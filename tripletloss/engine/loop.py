@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm import tqdm
 
-from tripletloss.engine import distributed, rng
+from tripletloss.engine import distributed, precision, rng
 from tripletloss.engine.checkpoint import first_nonfinite, latest_checkpoint, prune_checkpoints, save_atomic
 from tripletloss.engine.ema import WeightAverage
 from tripletloss.engine.health import HealthMonitor
@@ -113,6 +113,7 @@ class TrainLoop:
         self.schedule = read_schedule_file(resolve_path(schedule)) if job.base_lr == STOP else None
         self.health = HealthMonitor(settings["margin"], settings["health_intervals"])
         self.times = StepTimes()
+        self._say(f"precision: {precision.resolve(settings['precision'], device)} (precision={settings['precision']})")
 
     def _set_phase(self, epoch):
         self._enter_phase(self.job.phase(epoch))
@@ -122,7 +123,8 @@ class TrainLoop:
         if phase != self.phase:
             self.phase = phase
             self.job.apply_phase(phase)
-            self.job.model = distributed.wrap(self.job.net, self.device)  # DDP registers the trainable params
+            model = distributed.wrap(self.job.net, self.device)  # DDP registers the trainable params
+            self.job.model = precision.wrap(model, self.settings["precision"], self.device)
             groups = self.job.net.param_groups(max(self._lr(), 0.0), self.settings["weight_decay"])
             self.optimizer = make_optimizer(groups, self.settings)
 
