@@ -1,5 +1,5 @@
-"""Losses: the triplet loss of stage 2 and pinguo's variant, and the extra stage-1 terms (facenet's center loss
-and prelogits norm, distillation towards a teacher's descriptors)."""
+"""Losses: the triplet loss of stage 2 and pinguo's variant, stage 1's cross-entropy (with CosFace's margin), and
+the extra stage-1 terms (facenet's center loss and prelogits norm, distillation towards a teacher's descriptors)."""
 import torch
 import torch.nn.functional as F
 
@@ -24,6 +24,15 @@ def triplet_loss(embeddings, anchor, positive, negative, margin, squared=True):
     stats = {"active": (hinge > 0).float().mean().item(), "d_ap": d_ap.mean().item(),
              "d_an": d_an.mean().item(), "triplets": int(anchor.numel())}
     return hinge.mean(), stats
+
+
+def margin_cross_entropy(logits, labels, margin=0.0, label_smoothing=0.0):
+    """Cross-entropy of `logits` (N, C) against `labels` (N,) after subtracting `margin` from each row's true-class
+    logit (CosFace's large margin cosine loss when the logits are scaled cosines; plain cross-entropy at 0).
+    Returns the mean loss (a scalar tensor)."""
+    if margin:
+        logits = logits - margin * F.one_hot(labels, logits.shape[1]).to(logits.dtype)
+    return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
 
 
 def _distances(embeddings, anchor, other):

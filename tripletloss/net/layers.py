@@ -92,6 +92,14 @@ def _pool(p, shapes):
     return nn.AvgPool2d(p["kernel_size"], stride, p["pad"], ceil_mode=p["ceil_mode"], count_include_pad=False)
 
 
+def _flat_size(shape):
+    """The number of values in one sample of blob shape `shape` (what a flattening layer receives)."""
+    size = 1
+    for d in shape:
+        size *= d
+    return size
+
+
 class Linear(nn.Linear):
     """`nn.Linear` that flattens its input first, like Caffe's InnerProduct."""
 
@@ -101,10 +109,7 @@ class Linear(nn.Linear):
 
 @register("fc", "inner_product", required=("num_output",), optional={"bias": True, "weight_filler": "default"})
 def _fc(p, shapes):
-    in_features = 1
-    for d in shapes[0]:
-        in_features *= d
-    layer = Linear(in_features, p["num_output"], bias=p["bias"])
+    layer = Linear(_flat_size(shapes[0]), p["num_output"], bias=p["bias"])
     if p["weight_filler"] not in FC_FILLERS:
         raise ValueError(f"weight_filler must be one of {', '.join(FC_FILLERS)} ('default': PyTorch's), "
                          f"got {p['weight_filler']!r}")
@@ -123,6 +128,35 @@ def _caffe_xavier(weight):
 
 #: fc weight fillers: identity makes output i = input i (extra outputs 0), a pass-through start; both zero the bias.
 FC_FILLERS = {"default": lambda weight: None, "identity": nn.init.eye_, "xavier": _caffe_xavier}
+
+
+class CosineLinear(nn.Module):
+    """`scale` x the cosine between each (flattened) input row and each class weight: NormFace's classifier, and
+    CosFace's with `margin` > 0 (the softmax stage subtracts scale x margin from each row's true-class logit while
+    training: `logit_margin`). Computed in float32 even under autocast (bf16 would round cosines to ~0.004)."""
+
+    def __init__(self, in_features, out_features, scale, margin):
+        super().__init__()
+        self.scale, self.margin = float(scale), float(margin)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.normal_(self.weight, std=0.01)
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):
+            cosines = F.linear(F.normalize(x.flatten(1).float()), F.normalize(self.weight.float()))
+        return self.scale * cosines
+
+    @property
+    def logit_margin(self):
+        """What training subtracts from the true class's logit: scale x margin."""
+        return self.scale * self.margin
+
+
+@register("cosine", required=("num_output",), optional={"scale": 30.0, "margin": 0.0})
+def _cosine(p, shapes):
+    if p["scale"] <= 0 or not 0 <= p["margin"] < 1:
+        raise ValueError(f"scale must be > 0 and margin in [0, 1), got scale {p['scale']}, margin {p['margin']}")
+    return CosineLinear(_flat_size(shapes[0]), p["num_output"], p["scale"], p["margin"])
 
 
 @register("dropout", optional={"ratio": 0.5})

@@ -4,14 +4,13 @@ Optional extra terms (config.py): facenet's center loss and prelogits norm, and 
 network's descriptors into the student's `distill` output.
 """
 import torch
-import torch.nn.functional as F
 
 from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import ShuffledBatches
 from tripletloss.data.transforms import inherit_preprocess, make_preprocess
 from tripletloss.engine.distributed import main_first
 from tripletloss.errors import ConfigError
-from tripletloss.losses import distill_loss, prelogits_norm
+from tripletloss.losses import distill_loss, margin_cross_entropy, prelogits_norm
 from tripletloss.stages.batches import TeacherBatches, image_batches
 from tripletloss.stages.centers import Centers
 from tripletloss.stages.job import Job, build_stage_net, init_from_checkpoint
@@ -42,6 +41,7 @@ class SoftmaxJob(Job):
         if self.finetuning and unfreeze and unfreeze not in self.spec_mults:
             raise ConfigError(f"finetune_unfreeze_from: no layer '{unfreeze}' in {settings['softmax_net']}")
         self.outputs, self.prelogits = self._outputs()
+        self.logit_margin = logit_margin(self.net)
         self.weights = {"softmax": settings["softmax_weight"], "center_loss": settings["center_loss"],
                         "prelogits_norm": settings["prelogits_norm"], "teacher": settings["teacher_weight"]}
         self.centers = Centers(len(classes), settings["center_loss_alpha"]) if settings["center_loss"] else None
@@ -107,7 +107,8 @@ class SoftmaxJob(Job):
         labels, *teacher = labels if isinstance(labels, tuple) else (labels,)
         out = self.model(images, self.outputs)
         s = self.settings
-        terms = {"softmax": F.cross_entropy(out["logits"], labels, label_smoothing=s["softmax_label_smoothing"])}
+        terms = {"softmax": margin_cross_entropy(out["logits"], labels, self.logit_margin,
+                                                 s["softmax_label_smoothing"])}
         if self.centers:
             terms["center_loss"] = self.centers.loss(out[self.prelogits], labels)
         if s["prelogits_norm"]:
@@ -133,3 +134,11 @@ class SoftmaxJob(Job):
         """Restore the class centres from a checkpoint's training_state()."""
         if self.centers:
             self.centers.load(state, self.device)
+
+
+def logit_margin(net):
+    """The margin (in logits) that training subtracts from the true class's logit: the `logits` layer's
+    `logit_margin` (a `cosine` layer with a margin), else 0."""
+    blob = net.spec["outputs"]["logits"]
+    layer = next(layer["name"] for layer in net.spec["layers"] if layer["top"] == blob)
+    return getattr(net.layers[layer], "logit_margin", 0.0)
