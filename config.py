@@ -1,6 +1,7 @@
 """Settings a user edits. `python train.py` reads this file; `--set KEY=VALUE` overrides any value for one run.
 
-Every value is type- and range-checked before any data is read (tripletloss/settings.py holds the rules).
+Every value is type- and range-checked before any data is read: tripletloss/settings_schema.py declares each
+setting once (type, range, a line of help), and `python train.py --help` lists them with the values set here.
 """
 
 # ---------------------------------------------------------------- data

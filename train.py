@@ -5,6 +5,7 @@
 
 Settings come from config.py; `--set KEY=VALUE` overrides any of them for one run.
 """
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ from tripletloss.engine.run_dir import (
     release_run_dirs,
 )
 from tripletloss.errors import UserError
-from tripletloss.settings import ADDED_LATER, apply_overrides, load_settings, missing_root, validate
+from tripletloss.settings import ADDED_LATER, apply_overrides, load_settings, missing_root, settings_help, validate
+from tripletloss.settings_schema import stage_key, stage_settings
 from tripletloss.stages.job import (
     check_input_size,
     load_training_data,
@@ -35,9 +37,18 @@ from tripletloss.stages.triplet import TripletJob
 JOBS = {"softmax": SoftmaxJob, "triplet": TripletJob}
 
 
+class _TrainParser(OneLineParser):
+    """train.py's parser: --help ends with the list of settings, built only when help is shown."""
+
+    def format_help(self):
+        """Return the help text: usage, options, then every setting with config.py's value and its help."""
+        self.epilog = "settings (values from config.py; --set KEY=VALUE overrides one):\n" + settings_help()
+        return super().format_help()
+
+
 def parse_args(argv=None):
     """Parse train.py's command line; return the argparse namespace."""
-    p = OneLineParser(description=__doc__.splitlines()[0])
+    p = _TrainParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stage", choices=sorted(JOBS), required=True, help="which stage to train")
     p.add_argument("--config", default=None, help="settings file (default: config.py in the repository)")
     p.add_argument("--data-dir", help="image folder(s), one sub-folder per identity; several joined with ':'")
@@ -48,13 +59,14 @@ def parse_args(argv=None):
                         "--set, --data-dir and --epochs change its saved settings")
     p.add_argument("--finetune", metavar="CKPT",
                    help="initialise from this checkpoint (layers matching by name and shape)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting for this run (repeatable; the settings are listed below)")
     return p.parse_args(argv)
 
 
 def _overrides(args):
     out = list(args.set)
-    for flag, key in (("data_dir", "data_dir"), ("work_dir", "work_dir"), ("epochs", f"{args.stage}_epochs")):
+    for flag, key in (("data_dir", "data_dir"), ("work_dir", "work_dir"), ("epochs", stage_key(args.stage, "epochs"))):
         if getattr(args, flag) is not None:
             out.append(f"{key}={getattr(args, flag)}")
     return out
@@ -133,7 +145,7 @@ def _train(args):
     rank, world = distributed.rank(), distributed.world_size()
     rng.seed_everything(settings["seed"] + rank)  # own dropout draws per rank; DDP copies rank 0's initial weights
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
-    check_input_size(settings, f"{args.stage}_net")
+    check_input_size(settings, stage_key(args.stage, "net"))
     if not settings["data_dir"] and not settings["lfw_dir"]:
         settings = dict(settings, **distributed.main_first(synthetic_validation))
     data = distributed.main_first(load_training_data, settings)
@@ -145,7 +157,7 @@ def _train(args):
         run_dir = distributed.broadcast_object(_new_run(settings, args.stage) if rank == 0 else None)
     else:
         load_exact(job.net, ckpt.get("live_model", ckpt["model"]), path)  # live_model: with moving_average_decay
-    loop = TrainLoop(job, settings, run_dir, settings[f"{args.stage}_epochs"], device, is_main=rank == 0)
+    loop = TrainLoop(job, settings, run_dir, stage_settings(settings, args.stage)["epochs"], device, is_main=rank == 0)
     if ckpt is not None:
         loop.resume_from(ckpt)
         print(f"resuming {run_dir} at epoch {loop.state.epoch + 1}, batch {loop.state.batch}, step {loop.state.step}")

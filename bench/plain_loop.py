@@ -21,6 +21,7 @@ from tripletloss.losses import triplet_loss
 from tripletloss.mining import select_triplets
 from tripletloss.net import build_net
 from tripletloss.settings import load_settings, resolve_path
+from tripletloss.settings_schema import stage_settings
 
 
 class PlainTransform:
@@ -85,8 +86,9 @@ def plain_loop(stage, sets):
     dataset = image_folder(s)
     labels = [label for _, label in dataset.samples]
     variables = {"num_classes": max(labels) + 1, "embedding_size": s["embedding_size"]}
-    net = build_net(resolve_path(s[f"{stage}_net"]), variables)
-    opt = torch.optim.SGD(net.param_groups(s[f"{stage}_lr"], s["weight_decay"]), momentum=s["momentum"])
+    own = stage_settings(s, stage)
+    net = build_net(resolve_path(own["net"]), variables)
+    opt = torch.optim.SGD(net.param_groups(own["lr"], s["weight_decay"]), momentum=s["momentum"])
     return _train(net, opt, stage, s, dataset, labels)
 
 

@@ -22,7 +22,7 @@ from tripletloss.engine import rng
 from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, save_atomic
 from tripletloss.engine.run_dir import LOCK_NAME
 from tripletloss.net import build_net
-from tripletloss.settings import RULES
+from tripletloss.settings_schema import SCHEMA
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_checkpoint_holds_everything_a_resume_needs(finished):
     rng.restore(ckpt["rng"])                                      # the saved states really restore
     assert torch.equal(torch.get_rng_state(), ckpt["rng"]["torch"])
     saved_yaml = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert ckpt["config"] == saved_yaml and set(saved_yaml) == set(RULES)
+    assert ckpt["config"] == saved_yaml and set(saved_yaml) == set(SCHEMA)
     assert load(run_dir / "step-4.pt")["state"]["step"] == 4 and load(run_dir / "step-4.pt")["state"]["batch"] == 4
 
 

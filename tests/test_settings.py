@@ -2,12 +2,13 @@
 import pytest
 
 from tripletloss.errors import ConfigError
-from tripletloss.settings import RULES, load_settings
+from tripletloss.settings import load_settings
+from tripletloss.settings_schema import SCHEMA
 
 
 def test_repository_config_is_valid_and_complete():
     settings = load_settings()
-    assert set(settings) == set(RULES)
+    assert set(settings) == set(SCHEMA)
 
 
 def test_overrides_are_typed():

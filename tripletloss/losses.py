@@ -83,6 +83,18 @@ def prelogits_norm(features, p):
     return torch.linalg.vector_norm(features.abs() + PRELOGITS_EPS, ord=p, dim=1).mean()
 
 
+def _cosine_distance(student, teacher):
+    return (F.normalize(student, dim=1) - F.normalize(teacher, dim=1)).pow(2).sum(1)
+
+
+def _mean_squared_error(student, teacher):
+    return (student - teacher).pow(2).mean(1)
+
+
+#: distill_loss's kinds (the teacher_loss setting's values): each the per-row distance of (B, D) student and teacher.
+DISTILL_DISTANCES = {"cosine": _cosine_distance, "mse": _mean_squared_error}
+
+
 def distill_loss(student, teacher, mask, kind):
     """How far the student's descriptors (B, D) are from the teacher's (B, D): the mean over the rows where
     `mask` (B,) is true of a per-row distance (0, still depending on `student`, when no row is).
@@ -90,9 +102,6 @@ def distill_loss(student, teacher, mask, kind):
     kind "cosine": squared distance between the L2-normalised rows (2 - 2 cos); "mse": mean over the dimensions
     of (student - teacher)^2.
     """
-    if kind == "cosine":
-        rows = (F.normalize(student, dim=1) - F.normalize(teacher, dim=1)).pow(2).sum(1)
-    else:
-        rows = (student - teacher).pow(2).mean(1)
+    rows = DISTILL_DISTANCES[kind](student, teacher)
     weight = mask.to(rows.dtype)
     return (rows * weight).sum() / weight.sum().clamp_min(1.0)

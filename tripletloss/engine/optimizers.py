@@ -17,14 +17,15 @@ def _facenet_adagrad(groups, settings):
     return torch.optim.Adagrad(groups, initial_accumulator_value=0.1)
 
 
+#: The optimizer setting's values, each building its optimizer from (param groups, settings).
 BUILDERS = {
     "sgd": lambda groups, s: torch.optim.SGD(groups, momentum=s["momentum"]),
     "adam": lambda groups, s: torch.optim.Adam(groups),
     "ADAGRAD": _facenet_adagrad,
     "ADADELTA": lambda groups, s: torch.optim.Adadelta(groups, rho=0.9, eps=1e-6),
-    "ADAM": lambda groups, s: torch.optim.Adam(groups, betas=(0.9, 0.999), eps=0.1),
     "RMSPROP": _facenet_rmsprop,
     "MOM": lambda groups, s: torch.optim.SGD(groups, momentum=0.9, nesterov=True),
+    "ADAM": lambda groups, s: torch.optim.Adam(groups, betas=(0.9, 0.999), eps=0.1),
 }
 
 

@@ -17,6 +17,7 @@ from tripletloss.net import build_net
 from tripletloss.net.spec import input_of
 from tripletloss.prepare.record import with_alignment
 from tripletloss.settings import resolve_path
+from tripletloss.settings_schema import SCHEMA, stage_settings
 
 
 def load_training_data(settings):
@@ -87,7 +88,7 @@ def build_stage_net(settings, key, variables):
     net = build_net(resolve_path(settings[key]), variables)
     missing = [name for name in NEEDED_OUTPUTS[key] if name not in net.spec["outputs"]]
     if missing:
-        raise NetSpecError(f"{settings[key]}: outputs must name a '{missing[0]}' blob (the {key[:-4]} stage "
+        raise NetSpecError(f"{settings[key]}: outputs must name a '{missing[0]}' blob (the {SCHEMA[key].stage} stage "
                            f"reads it), got {sorted(net.spec['outputs']) or 'none'}")
     return net
 
@@ -128,7 +129,7 @@ class Job:
         self.model = self.net  # what runs the forward pass: the net, or its DDP wrapper (engine.distributed.wrap)
         self.spec_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
         self.calibration = None  # from the latest validation, stored with the model (evaluation.calibration)
-        self.base_lr = settings[f"{self.stage}_lr"]
+        self.base_lr = stage_settings(settings, self.stage)["lr"]
 
     @functools.cached_property
     def steps_per_epoch(self):
