@@ -21,7 +21,7 @@ def packaged():
     """Return the Path of the installed package's copies (tripletloss/_resources/), or None in a source checkout.
 
     pip installs a package as plain files, so importlib.resources gives a real folder (zipped installs are not
-    supported: the CUDA compiler and the YAML includes need files).
+    supported: settings, YAML layer lists and their includes are read as files).
     """
     folder = importlib.resources.files("tripletloss") / PACKAGED
     return Path(str(folder)) if folder.is_dir() else None
