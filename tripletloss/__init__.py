@@ -3,5 +3,6 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-#: Repository root (holds config.py, prototxt_like/ and kernels/ in a source checkout).
+#: The folder holding the package: the repository root in a source checkout (tests and bench use it). The package
+#: finds its own files (config.py, prototxt_like/, kernels/) through tripletloss.resources, also when installed.
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import runpy
 import types
 from pathlib import Path
 
-from tripletloss import ROOT
+from tripletloss import resources
 from tripletloss.engine.lr_file import read_schedule_file
 from tripletloss.errors import ConfigError
 from tripletloss.settings_schema import SCHEMA, describe, stage_keys
@@ -138,18 +138,21 @@ def _check_roots(v, key, source):
 
 
 def resolve_path(path):
-    """Return `path` as given if it exists, else relative to the repository root (for the bundled YAML files)."""
+    """Return `path` as given if it exists or is absolute, else the bundled file of that name (tripletloss.resources:
+    "prototxt_like/softmax.yaml" is the repository's file in a source checkout, the package's copy when installed)."""
     path = Path(path)
-    return path if path.exists() or path.is_absolute() else ROOT / path
+    return path if path.exists() or path.is_absolute() else resources.path(path)
 
 
 def default_config_path():
-    """Return the config file read when none is given: the repository's config.py."""
-    return ROOT / "config.py"
+    """Return the config file read when none is given: the bundled config.py (the repository's in a source checkout,
+    the package's copy when installed)."""
+    return resources.path("config.py")
 
 
 def load_settings(config_path=None, overrides=()):
-    """Read config.py (default: the repository's), apply `--set` overrides, validate; return the settings dict."""
+    """Read config.py (default: default_config_path()), apply `--set` overrides, validate; return the settings
+    dict."""
     config_path = Path(config_path) if config_path else default_config_path()
     return validate(apply_overrides(read_config_file(config_path), overrides), source=config_path.name)
 

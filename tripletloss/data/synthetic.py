@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from tripletloss import ROOT
+from tripletloss import resources
 from tripletloss.prepare.dataset import image_counts
 from tripletloss.prepare.pairs import make_pairs, write_pairs
 
@@ -306,8 +306,9 @@ def generate_synthetic_faces(out_dir, num_identities=60, images_per_identity=20,
 
 
 def default_dataset_dir():
-    """Return the Path where the built-in default dataset lives: <repo>/.cache/synthetic_faces (git-ignored)."""
-    return ROOT / ".cache" / "synthetic_faces"
+    """Return the Path where the built-in default dataset lives: synthetic_faces in the cache folder
+    (tripletloss.resources.cache_dir: <repo>/.cache, git-ignored, in a source checkout)."""
+    return resources.cache_dir() / "synthetic_faces"
 
 
 def ensure_default_validation():
@@ -316,7 +317,7 @@ def ensure_default_validation():
     Its 20 identities are drawn with another seed than the training set's, so none is seen in training; the
     pairs file (10 folds of 50 matched + 50 mismatched pairs) makes verification accuracy meaningful out of the box.
     """
-    out_dir = generate_synthetic_faces(ROOT / ".cache" / "synthetic_faces_val", num_identities=20,
+    out_dir = generate_synthetic_faces(resources.cache_dir() / "synthetic_faces_val", num_identities=20,
                                        images_per_identity=10, seed=1, progress=True)
     pairs = out_dir / "pairs.txt"
     if not pairs.exists():

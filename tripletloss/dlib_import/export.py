@@ -4,7 +4,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from tripletloss import ROOT
+from tripletloss import resources
 from tripletloss.dlib_import.network import (
     parse_dlib_resnet,
     reference_forward,
@@ -83,17 +83,9 @@ def import_dlib(dat_path, yaml_path, out_path):
     diff = self_check(net, parsed)
     if diff > SELF_CHECK_TOLERANCE:
         raise UserError(f"{yaml_path}: the built network differs from dlib's by {diff:.2e} (builder mismatch)")
-    checkpoint = {"format": FORMAT, "net": net.spec, "net_file": _relative(yaml_path),
+    checkpoint = {"format": FORMAT, "net": net.spec, "net_file": resources.name_of(yaml_path),
                   "variables": {}, "model": net.layers.state_dict(), "preprocess": preprocess_for(parsed),
                   "stage": "imported", "classes": []}
     save_atomic(checkpoint, out_path)
     return {"layers": len(spec["layers"]), "parameters": sum(p.numel() for p in net.parameters()),
             "self_check": diff}
-
-
-def _relative(path):
-    """path relative to the repository root when it lies inside it, else as given."""
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)

@@ -10,11 +10,11 @@ import functools
 import numpy as np
 import torch
 
-from tripletloss import ROOT
+from tripletloss import resources
 from tripletloss.errors import UserError
 from tripletloss.mining.sampling import sample_in_groups
 
-KERNEL_SOURCE = ROOT / "kernels" / "mining.cu"
+KERNEL_SOURCE = resources.path("kernels/mining.cu")
 THREADS = 256
 
 

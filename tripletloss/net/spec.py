@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from tripletloss import resources
 from tripletloss.errors import NetSpecError
 from tripletloss.net.layers import LAYER_TYPES
 
@@ -22,7 +23,7 @@ def load_spec(path, variables=None, _open=()):
     raw = _read_yaml(path)
     layers, net_input = [], raw.get("input")
     for inc in _includes(path, raw, _open):
-        sub = load_spec(path.parent / inc["file"], variables, (*_open, path.resolve()))
+        sub = load_spec(inc["path"], variables, (*_open, path.resolve()))
         net_input = net_input or sub["input"]
         overrides = {k: _mult_pair(inc[k], f"{path}: include '{inc['file']}'", k) for k in INCLUDE_OVERRIDES if k in inc}
         layers += [dict(layer, **overrides) for layer in sub["layers"]]
@@ -38,13 +39,14 @@ def input_of(path, _open=()):
     path = Path(path)
     raw = _read_yaml(path)
     for inc in _includes(path, raw, _open):
-        raw.setdefault("input", input_of(path.parent / inc["file"], (*_open, path.resolve())))
+        raw.setdefault("input", input_of(inc["path"], (*_open, path.resolve())))
     return raw.get("input") or {}
 
 
 def _includes(path, raw, open_files):
-    """The include entries of YAML mapping `raw` (from `path`) as {file: str, ...} dicts; NetSpecError for an entry
-    without a file name, or one that includes a file already being read (`open_files`: a cycle)."""
+    """The include entries of YAML mapping `raw` (from `path`) as {file: str, path: Path, ...} dicts (path: the file
+    it names, _include_path); NetSpecError for an entry without a file name, or one that includes a file already
+    being read (`open_files`: a cycle)."""
     entries = raw.get("include") or []
     if not isinstance(entries, list):
         raise NetSpecError(f"{path}: include must be a list of file names or {{file: NAME, ...}} mappings")
@@ -52,9 +54,19 @@ def _includes(path, raw, open_files):
     for inc in out:
         if not isinstance(inc, dict) or not isinstance(inc.get("file"), str):
             raise NetSpecError(f"{path}: include entry {inc!r} needs a 'file: NAME'")
-        if (path.parent / inc["file"]).resolve() in (*open_files, path.resolve()):
+        inc["path"] = _include_path(path, inc["file"])
+        if inc["path"].resolve() in (*open_files, path.resolve()):
             raise NetSpecError(f"{path}: include '{inc['file']}' is a cycle (it includes itself, directly or not)")
     return out
+
+
+def _include_path(path, name):
+    """Return the file that include `name` of the layer list at `path` reads: `name` relative to path's folder, or,
+    when no such file exists, the bundled layer list prototxt_like/`name` (tripletloss.resources) if there is one, so
+    that a copy of a bundled YAML edited in another folder still includes the bundled backbone."""
+    beside = path.parent / name
+    bundled = resources.path(Path("prototxt_like") / name)
+    return bundled if not beside.exists() and bundled.is_file() else beside
 
 
 def _read_yaml(path):
