@@ -12,6 +12,7 @@ from pathlib import Path
 from tripletloss import ROOT
 from tripletloss.engine.lr_file import read_schedule_file
 from tripletloss.errors import ConfigError
+from tripletloss.resources import resolve_path
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -230,12 +231,6 @@ def _check_roots(v, key, source):
     root = missing_root(v[key])
     if root is not None:
         raise ConfigError(f"{source}: {key} '{root}' is not a directory")
-
-
-def resolve_path(path):
-    """Return `path` as given if it exists, else relative to the repository root (for the bundled YAML files)."""
-    path = Path(path)
-    return path if path.exists() or path.is_absolute() else ROOT / path
 
 
 def load_settings(config_path=None, overrides=()):
