@@ -2,8 +2,8 @@
 how their photos are aligned (the checkpoint's alignment record, --landmarks, --aligned)."""
 import sys
 
+from tripletloss.commands.face_args import add_face_arguments, face_options
 from tripletloss.errors import UserError
-from tripletloss.prepare.face_arguments import add_face_arguments, face_options
 from tripletloss.prepare.templates import TEMPLATES
 
 
@@ -79,8 +79,3 @@ def embedder_from_args(args):
     if alignment is not None:
         embedder.aligner = FaceAligner(align_options(alignment, **face_options(args)), workers=args.align_workers)
     return embedder
-
-
-def keep_found(found, *columns):
-    """Return each of `columns` (sequences over the same images) reduced to the images where `found` is True."""
-    return tuple([item for item, ok in zip(column, found) if ok] for column in columns)
