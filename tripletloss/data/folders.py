@@ -1,7 +1,8 @@
 """The one-folder-per-identity layout ROOT/<identity>/<image files>, listed in a fixed (sorted) order.
 
 Training reads several roots joined with ':' (as in facenet) with `scan_folders`; the dataset commands (check,
-align, prune, split) and the pairs files list one root with `identity_dirs`, `image_counts` and `image_files`.
+align, prune, split) list one root with `identity_dirs` and `image_counts`; `image_files` is the order in which
+an identity's images are numbered (pairs files).
 """
 from pathlib import Path
 
