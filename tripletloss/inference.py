@@ -132,11 +132,6 @@ class Embedder:
         return self.embed_paths(kept, flip=flip, progress=progress), found
 
 
-def keep_found(found, *columns):
-    """Return each of `columns` (sequences over the same images) reduced to the images where `found` is True."""
-    return tuple([item for item, ok in zip(column, found) if ok] for column in columns)
-
-
 def net_from_checkpoint(ckpt, source):
     """Rebuild the Net stored in checkpoint dict `ckpt` (its resolved spec) and load its weights exactly."""
     try:

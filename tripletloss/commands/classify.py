@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from tripletloss.commands.argtypes import positive_int
-from tripletloss.commands.model_args import add_model_arguments, embedder_from_args
+from tripletloss.commands.model_args import add_model_arguments, embedder_from_args, keep_found
 from tripletloss.data.folders import scan_folders
 from tripletloss.errors import UserError
 from tripletloss.evaluation.calibration import same_probability, threshold_for
@@ -13,7 +13,6 @@ from tripletloss.evaluation.classifier import (
     save_classifier,
     train_classifier,
 )
-from tripletloss.inference import keep_found
 from tripletloss.outputs import file_target, refuse_inside
 
 

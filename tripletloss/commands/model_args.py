@@ -79,3 +79,8 @@ def embedder_from_args(args):
     if alignment is not None:
         embedder.aligner = FaceAligner(align_options(alignment, **face_options(args)), workers=args.align_workers)
     return embedder
+
+
+def keep_found(found, *columns):
+    """Return each of `columns` (sequences over the same images) reduced to the images where `found` is True."""
+    return tuple([item for item, ok in zip(column, found) if ok] for column in columns)
