@@ -18,9 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from tripletloss import ROOT
-from tripletloss.data.folders import image_files
+from tripletloss.data.folders import identity_dirs, image_files
 from tripletloss.prepare.align import AlignOptions, align_dataset
-from tripletloss.prepare.dataset import identity_dirs
 from tripletloss.prepare.templates import TEMPLATES, get_template
 
 

@@ -23,10 +23,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from tripletloss import ROOT  # noqa: E402
+from tripletloss.data.pairs import read_pairs  # noqa: E402
 from tripletloss.evaluation.protocol import count_missing_as_wrong, evaluate_folds  # noqa: E402
 from tripletloss.evaluation.verification import resolve_pairs  # noqa: E402
 from tripletloss.inference import load_embedder  # noqa: E402
-from tripletloss.prepare.pairs import read_pairs  # noqa: E402
 
 PAIRS = ROOT.parent / "shared" / "data" / "celeba_subset" / "splits" / "pairs_val.txt"
 

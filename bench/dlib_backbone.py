@@ -22,11 +22,11 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from tripletloss import ROOT  # noqa: E402
-from tripletloss.dlib_import.chip import dlib_chip_150  # noqa: E402
 from tripletloss.dlib_import.network import parse_dlib_resnet, reference_forward  # noqa: E402
 from tripletloss.evaluation.protocol import evaluate_folds  # noqa: E402
 from tripletloss.evaluation.verification import resolve_pairs  # noqa: E402
 from tripletloss.prepare.align import find_landmarks  # noqa: E402
+from tripletloss.prepare.chip import dlib_chip_150  # noqa: E402
 from tripletloss.prepare.detectors import load_detector  # noqa: E402
 from tripletloss.prepare.landmarks import RESNET_FILE, load_predictor, model_file  # noqa: E402
 

@@ -20,7 +20,8 @@ from tripletloss.engine.loop import timed
 from tripletloss.losses import triplet_loss
 from tripletloss.mining import select_triplets
 from tripletloss.net import build_net
-from tripletloss.settings import load_settings, resolve_path
+from tripletloss.resources import resolve_path
+from tripletloss.settings import load_settings
 from tripletloss.settings_schema import stage_settings
 
 

@@ -166,7 +166,7 @@ def step_costs(settings, num_classes, batch):
 
     from tripletloss.engine import precision
     from tripletloss.net import build_net
-    from tripletloss.settings import resolve_path
+    from tripletloss.resources import resolve_path
     out = {}
     variants = {"NCHW": (torch.contiguous_format, "fp32"), "channels_last": (torch.channels_last, "fp32"),
                 "channels_last, bf16 autocast": (torch.channels_last, "bf16")}

@@ -12,7 +12,6 @@ import torch
 import yaml
 
 from tripletloss import ROOT
-from tripletloss.dlib_import.chip import dlib_chip_150, similarity_transform
 from tripletloss.dlib_import.export import import_dlib, yaml_text
 from tripletloss.dlib_import.network import (
     add_prev,
@@ -24,6 +23,7 @@ from tripletloss.dlib_import.serialization import DlibFormatError, DlibReader
 from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.errors import UserError
 from tripletloss.net import build_net
+from tripletloss.prepare.chip import dlib_chip_150, similarity_transform
 from tripletloss.stages.job import init_from_checkpoint
 
 YAML_PATH = ROOT / "prototxt_like" / "dlib_resnet_v1.yaml"

@@ -11,10 +11,10 @@ import train
 from tests.conftest import tiny_overrides
 from tests.evaluation_helpers import assert_png_drawn
 from tripletloss.cli import main
+from tripletloss.data.pairs import make_pairs, write_pairs
 from tripletloss.engine.checkpoint import load_checkpoint, save_atomic
 from tripletloss.evaluation.runlog import read_metrics
 from tripletloss.evaluation.verification import JSON_KEYS
-from tripletloss.prepare.pairs import make_pairs, write_pairs
 
 IDENTITIES = 10                                   # the first ten ORL identities by name: s1, s10 .. s18
 EPOCHS = 8

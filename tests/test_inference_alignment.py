@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tests.test_prepare_align import make_subset
+from tripletloss.commands.model_args import chosen_alignment
 from tripletloss.face_input import FaceAligner, align_options
 from tripletloss.inference import Embedder
-from tripletloss.evaluation.model_options import chosen_alignment
 from tripletloss.net import build_net
 from tripletloss.prepare.align import AlignOptions, align_dataset
 from tripletloss.prepare.record import RECORD_NAME, alignment_of, read_record, with_alignment
@@ -83,8 +83,8 @@ def test_raw_photos_embed_as_their_aligned_files_and_faceless_photos_are_left_ou
 def test_inference_takes_align_face_options_and_names_fallback_faces(raw_and_aligned, capsys):
     import argparse
 
-    from tripletloss.evaluation.model_options import add_alignment_arguments
-    from tripletloss.prepare.face_arguments import face_options
+    from tripletloss.commands.face_args import face_options
+    from tripletloss.commands.model_args import add_alignment_arguments
     parser = argparse.ArgumentParser()
     add_alignment_arguments(parser)
     args = parser.parse_args(["--detector", "auto", "--fallback", "center", "--skip-multi"])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tripletloss import ROOT
-from tripletloss.data.folders import image_files
+from tripletloss.data.folders import identity_dirs, image_files
 from tripletloss.errors import UserError
 from tripletloss.prepare.align import (
     REPORT_NAME,
@@ -20,7 +20,6 @@ from tripletloss.prepare.align import (
     landmarks,
 )
 from tripletloss.prepare.check import check_file
-from tripletloss.prepare.dataset import identity_dirs
 from tripletloss.prepare.detectors import load_detector
 from tripletloss.prepare.landmarks import load_predictor, require_dlib
 from tripletloss.prepare.templates import (

@@ -6,15 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tripletloss.cli import main
-from tripletloss.errors import UserError
-from tripletloss.prepare.dataset import image_counts
-from tripletloss.prepare.pairs import (
+from tripletloss.data.folders import image_counts
+from tripletloss.data.pairs import (
     Pair,
     image_for_index,
     make_pairs,
     read_pairs,
     write_pairs,
 )
+from tripletloss.errors import UserError
 from tripletloss.prepare.prune import prune_dataset
 from tripletloss.prepare.split import split_dataset
 

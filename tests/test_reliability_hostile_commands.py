@@ -28,7 +28,7 @@ from tests.hostile_inputs import (
     write_npz,
 )
 from tripletloss.cli import main
-from tripletloss.prepare.pairs import make_pairs, write_pairs
+from tripletloss.data.pairs import make_pairs, write_pairs
 from tripletloss.prepare.split import split_dataset
 
 IDENTITIES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8")

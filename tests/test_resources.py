@@ -3,7 +3,7 @@ reinstalling) and ROOT/.cache; installed, the package's copies and a user cache 
 is exercised by test_wheel.py."""
 from tripletloss import ROOT, resources
 from tripletloss.net.spec import input_of, load_spec
-from tripletloss.settings import resolve_path
+from tripletloss.resources import resolve_path
 
 BUNDLED_TRIPLET = ROOT / "prototxt_like" / "triplet.yaml"
 

@@ -29,7 +29,8 @@ from tripletloss.data.synthetic import default_dataset_dir
 from tripletloss.engine.checkpoint import FORMAT, save_atomic
 from tripletloss.mining.cuda_backend import KERNEL_SOURCE
 from tripletloss.net import build_net
-from tripletloss.settings import load_settings, resolve_path
+from tripletloss.resources import resolve_path
+from tripletloss.settings import load_settings
 
 settings = load_settings()
 net = build_net(resolve_path(settings["triplet_net"]), {"embedding_size": 16})

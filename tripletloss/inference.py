@@ -12,7 +12,8 @@ from tripletloss.data.jitter import jitter_crops
 from tripletloss.data.transforms import to_input
 from tripletloss.data.workers import make_loader
 from tripletloss.engine.checkpoint import load_checkpoint, load_exact
-from tripletloss.errors import CheckpointError, ConfigError
+from tripletloss.engine.device import pick_device
+from tripletloss.errors import CheckpointError
 from tripletloss.net import Net
 
 
@@ -40,25 +41,6 @@ class _Images(Dataset):
             return to_input(image, self.preprocess), ""
         return torch.stack([to_input(crop, self.preprocess)    # jitter seeded by the path, or the index in memory
                             for crop in jitter_crops(image, self.jitter, i if in_memory else item)]), ""
-
-
-def pick_device(name="auto"):
-    """Return the torch.device for a setting: "auto" means CUDA when available, else CPU.
-
-    Raises ConfigError naming the device when it is not a torch device or this machine does not have it.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError, TypeError):
-        raise ConfigError(f"device '{name}' is not a torch device (auto, cpu, cuda, cuda:N)") from None
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        have = torch.cuda.device_count()
-        raise ConfigError(f"device '{name}': this machine has {have} CUDA device(s) (use device=cpu or auto)")
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"device '{name}': only cpu and cuda devices are supported")
-    return device
 
 
 def batch_outputs(net, images, output, with_mirror):

@@ -53,3 +53,11 @@ def cache_dir():
         return ROOT / ".cache"
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "tripletloss"
+
+
+def resolve_path(name):
+    """Return the Path a setting's file name means: `name` as given if it exists or is absolute, else the bundled
+    file of that name ("prototxt_like/softmax.yaml": the repository's in a source checkout, the package's copy when
+    installed)."""
+    given = Path(name)
+    return given if given.exists() or given.is_absolute() else path(given)

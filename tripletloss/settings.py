@@ -11,6 +11,7 @@ from pathlib import Path
 from tripletloss import resources
 from tripletloss.engine.lr_file import read_schedule_file
 from tripletloss.errors import ConfigError
+from tripletloss.resources import resolve_path
 from tripletloss.settings_schema import SCHEMA, describe, stage_keys
 
 #: Settings added after runs were saved, each with the value that continues such a run exactly: a checkpoint whose
@@ -135,13 +136,6 @@ def _check_roots(v, key, source):
     root = missing_root(v[key])
     if root is not None:
         raise ConfigError(f"{source}: {key} '{root}' is not a directory")
-
-
-def resolve_path(path):
-    """Return `path` as given if it exists or is absolute, else the bundled file of that name (tripletloss.resources:
-    "prototxt_like/softmax.yaml" is the repository's file in a source checkout, the package's copy when installed)."""
-    path = Path(path)
-    return path if path.exists() or path.is_absolute() else resources.path(path)
 
 
 def default_config_path():

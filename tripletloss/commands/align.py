@@ -2,10 +2,10 @@
 import time
 
 from tripletloss.commands.argtypes import int_in, nonneg_int, positive_int
+from tripletloss.commands.face_args import add_face_arguments, face_options
 from tripletloss.errors import UserError
 from tripletloss.outputs import refuse_inside
 from tripletloss.prepare.align import REPORT_NAME, AlignOptions, align_dataset
-from tripletloss.prepare.face_arguments import add_face_arguments, face_options
 from tripletloss.prepare.templates import TEMPLATES, get_template
 
 MIN_SIZE, MAX_SIZE = 16, 2048  # output side in pixels: a face chip, not a poster

@@ -1,8 +1,9 @@
 """`classify`: train an identity classifier on embeddings (linear SVM or k-NN, saved as .npz), predict with it."""
 from pathlib import Path
 
-from tripletloss.data.folders import scan_folders
 from tripletloss.commands.argtypes import positive_int
+from tripletloss.commands.model_args import add_model_arguments, embedder_from_args, keep_found
+from tripletloss.data.folders import scan_folders
 from tripletloss.errors import UserError
 from tripletloss.evaluation.calibration import same_probability, threshold_for
 from tripletloss.evaluation.classifier import (
@@ -12,7 +13,6 @@ from tripletloss.evaluation.classifier import (
     save_classifier,
     train_classifier,
 )
-from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args, keep_found
 from tripletloss.outputs import file_target, refuse_inside
 
 

@@ -1,10 +1,10 @@
 """`cluster`: cluster a dataset's embeddings; write one thumbnail grid per cluster, a t-SNE plot, purity / NMI.
 With `--unlabelled DIR`, group the photos of a flat folder at the model's threshold (no k) into clusters.csv."""
 from tripletloss.commands.argtypes import nonneg_int, positive_int
+from tripletloss.commands.model_args import add_model_arguments, embedder_from_args
 from tripletloss.errors import UserError
 from tripletloss.evaluation.calibration import threshold_for
 from tripletloss.evaluation.clusters import METHODS, THRESHOLD_METHODS, cluster_folder, cluster_unlabelled
-from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args
 from tripletloss.outputs import folder_target, refuse_inside
 
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tripletloss.commands.model_args import add_model_arguments, embedder_from_args, keep_found
 from tripletloss.errors import UserError
 from tripletloss.evaluation.calibration import same_probability, threshold_for
 from tripletloss.evaluation.compare import distance_matrix, format_matrix, verdict_lines
-from tripletloss.evaluation.model_options import add_model_arguments, embedder_from_args, keep_found
 
 
 def register(subparsers):

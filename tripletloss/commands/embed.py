@@ -1,14 +1,14 @@
 """`embed`: write the embeddings of a dataset (FILE.npy) with FILE.labels.csv beside it, optionally FILE.reps.csv."""
 import numpy as np
 
-from tripletloss.data.folders import scan_folders
-from tripletloss.evaluation.export import FORMATS, write_embeddings
-from tripletloss.evaluation.model_options import (
+from tripletloss.commands.model_args import (
     add_jitter_argument,
     add_model_arguments,
     embedder_from_args,
     keep_found,
 )
+from tripletloss.data.folders import scan_folders
+from tripletloss.evaluation.export import FORMATS, write_embeddings
 from tripletloss.outputs import file_target, refuse_inside
 
 

@@ -2,14 +2,14 @@
 import json
 import sys
 
-from tripletloss.errors import UserError
-from tripletloss.evaluation.calibration import calibration_from, save_calibrated
-from tripletloss.evaluation.model_options import (
+from tripletloss.commands.model_args import (
     add_jitter_argument,
     add_model_arguments,
     embedder_from_args,
     wanted_alignment,
 )
+from tripletloss.errors import UserError
+from tripletloss.evaluation.calibration import calibration_from, save_calibrated
 from tripletloss.evaluation.plots import save_roc
 from tripletloss.evaluation.protocol import METRICS
 from tripletloss.evaluation.verification import JSON_KEYS, verify

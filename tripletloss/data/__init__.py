@@ -1,1 +1,2 @@
-"""Face datasets: folder scanning, decoding, augmentation, batch samplers and the built-in synthetic faces."""
+"""Face datasets: the identity-folder layout, decoding, augmentation, batch samplers, LFW pairs files and the
+built-in synthetic faces."""

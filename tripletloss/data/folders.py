@@ -1,4 +1,9 @@
-"""Scanning one-folder-per-identity datasets (several roots may be joined with ':', as in facenet)."""
+"""The one-folder-per-identity layout ROOT/<identity>/<image files>, listed in a fixed (sorted) order.
+
+Training reads several roots joined with ':' (as in facenet) with `scan_folders`; the dataset commands (check,
+align, prune, split) list one root with `identity_dirs` and `image_counts`; `image_files` is the order in which
+an identity's images are numbered (pairs files).
+"""
 from pathlib import Path
 
 from tripletloss.errors import UserError
@@ -28,6 +33,22 @@ def image_files(identity_dir):
     return sorted((p for p in listing(identity_dir)
                    if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS),
                   key=lambda p: p.name)
+
+
+def identity_dirs(root):
+    """Return the sorted identity folders of dataset `root`: sub-folders holding at least one image file.
+
+    Other sub-folders (such as a splits/ folder of text files) are not identities. UserError if there is none.
+    """
+    dirs = [d for d in subfolders(root) if image_files(d)]
+    if not dirs:
+        raise UserError(f"{root} has no identity sub-folders with images (expected ROOT/<identity>/<images>)")
+    return dirs
+
+
+def image_counts(root):
+    """Return {identity name: number of image files} for every identity folder of `root`."""
+    return {d.name: len(image_files(d)) for d in identity_dirs(root)}
 
 
 def read_identity_list(path):

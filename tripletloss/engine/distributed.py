@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from tripletloss.errors import ConfigError
-from tripletloss.inference import pick_device
+from tripletloss.engine.device import pick_device
 
 TIMEOUT = timedelta(minutes=30)  # longest wait in a collective (rank 0 evaluating or writing a checkpoint)
 _CPU_GROUP = []  # a gloo group beside an NCCL default group, for CPU-side agreements; empty under gloo

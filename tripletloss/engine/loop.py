@@ -20,7 +20,7 @@ from tripletloss.engine.metrics_log import MetricsLog
 from tripletloss.engine.optimizers import make_optimizer
 from tripletloss.engine.schedule import lr_factor
 from tripletloss.errors import UserError
-from tripletloss.settings import resolve_path
+from tripletloss.resources import resolve_path
 
 
 class Interrupted(Exception):

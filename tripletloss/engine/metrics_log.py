@@ -5,7 +5,9 @@ from pathlib import Path
 
 from tripletloss.atomic import write_atomic
 
-HEADER = ["stage", "epoch", "step", "key", "value"]
+#: The file in a run directory and its columns (read back by tripletloss.evaluation.runlog).
+FILE_NAME = "metrics.csv"
+HEADER = ("stage", "epoch", "step", "key", "value")
 
 
 class MetricsLog:
@@ -13,7 +15,7 @@ class MetricsLog:
 
     def __init__(self, run_dir, stage, enabled=True):
         self.stage, self.enabled = stage, enabled
-        self.path = Path(run_dir) / "metrics.csv"
+        self.path = Path(run_dir) / FILE_NAME
         if enabled:
             self._open()
 

@@ -1,13 +1,12 @@
-"""Reading a run's metrics.csv (header `stage,epoch,step,key,value`, one row per logged scalar)."""
+"""Reading a run's metrics.csv as tripletloss.engine.metrics_log writes it (one row per logged scalar)."""
 import csv
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from tripletloss.engine.metrics_log import FILE_NAME, HEADER
 from tripletloss.errors import UserError
-
-COLUMNS = ("stage", "epoch", "step", "key", "value")
 
 
 def read_metrics(run_dir):
@@ -15,7 +14,7 @@ def read_metrics(run_dir):
 
     UserError (one line naming the file) when it is missing, has another header, or holds a bad number.
     """
-    path = Path(run_dir) / "metrics.csv"
+    path = Path(run_dir) / FILE_NAME
     if not path.is_file():
         raise UserError(f"{path} not found (the trainer writes it into the run directory)")
     try:
@@ -29,8 +28,8 @@ def _series(path):
     rows = defaultdict(list)
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise UserError(f"{path}: header must be {','.join(COLUMNS)}")
+        if tuple(reader.fieldnames or ()) != HEADER:
+            raise UserError(f"{path}: header must be {','.join(HEADER)}")
         for line, row in enumerate(reader, start=2):
             try:
                 rows[row["key"], row["stage"]].append((float(row["step"]), float(row["value"])))

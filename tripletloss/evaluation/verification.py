@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 
 from tripletloss.data.folders import image_files
+from tripletloss.data.pairs import image_for_index, read_pairs
 from tripletloss.errors import UserError
 from tripletloss.evaluation.protocol import count_missing_as_wrong, evaluate_folds
-from tripletloss.prepare.pairs import image_for_index, read_pairs
 
 #: The keys of evaluate_pairs()'s result that `evaluate --json` prints.
 JSON_KEYS = ("accuracy", "accuracy_std", "val", "val_std", "far", "auc", "eer", "threshold")

@@ -17,9 +17,8 @@ from tqdm import tqdm
 
 from tripletloss.atomic import TMP_MARK, remove_stale_temps, write_atomic
 from tripletloss.data.decode import BadImageError, read_image
-from tripletloss.data.folders import image_files
+from tripletloss.data.folders import identity_dirs, image_files
 from tripletloss.errors import UserError
-from tripletloss.prepare.dataset import identity_dirs
 from tripletloss.prepare.detectors import load_detector
 from tripletloss.prepare.landmarks import load_predictor, require_dlib
 from tripletloss.prepare.record import write_record

@@ -14,8 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tripletloss.data.decode import BadImageError, decode_bytes, jpeg_frame
-from tripletloss.data.folders import IMAGE_EXTS, listing, subfolders
-from tripletloss.prepare.dataset import identity_dirs
+from tripletloss.data.folders import IMAGE_EXTS, identity_dirs, listing, subfolders
 
 JPEG_MAGIC = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"

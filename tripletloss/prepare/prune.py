@@ -2,9 +2,8 @@
 import shutil
 from pathlib import Path
 
-from tripletloss.data.folders import image_files
+from tripletloss.data.folders import identity_dirs, image_files
 from tripletloss.errors import UserError
-from tripletloss.prepare.dataset import identity_dirs
 
 
 def pruned_dir(root):

@@ -3,10 +3,10 @@ import os
 import random
 from pathlib import Path
 
+from tripletloss.data.folders import image_counts
+from tripletloss.data.pairs import make_pairs, plain_name, write_pairs
 from tripletloss.errors import UserError
 from tripletloss.outputs import refuse_inside
-from tripletloss.prepare.dataset import image_counts
-from tripletloss.prepare.pairs import make_pairs, plain_name, write_pairs
 
 MODES = ("symlink", "lists")
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tripletloss.dlib_import.chip import FACE_TEMPLATE_5, dlib_chip_150
 from tripletloss.errors import UserError
+from tripletloss.prepare.chip import FACE_TEMPLATE_5, dlib_chip_150
 
 
 @dataclass(frozen=True)

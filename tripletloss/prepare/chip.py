@@ -3,9 +3,11 @@
 Follows dlib/image_transforms/interpolation.h: get_face_chip_details maps dlib's 5-point template (scaled by
 size and padding) onto the landmarks with a least-squares similarity transform (Umeyama), keeps its rotation and
 scale as an angle plus a centred extraction rectangle, and extract_image_chip maps the chip's corners onto that
-rotated rectangle and samples the image bilinearly (pixels whose 2x2 neighbourhood leaves the image are 0).
+rotated rectangle and samples the image bilinearly (tripletloss.data.warp).
 """
 import numpy as np
+
+from tripletloss.data.warp import affine_from_3, sample_bilinear
 
 #: dlib's 5-point face template in [0, 1] chip coordinates, in shape_predictor_5_face_landmarks order:
 #: right eye outer, right eye inner, left eye outer, left eye inner (image left/right), nose base.
@@ -54,33 +56,6 @@ def chip_to_image(landmarks, size=150, padding=0.25):
     corners = np.array([[-half, -half], [half, -half], [-half, half]]) @ rot.T + centre  # tl, tr, bl
     chip = np.array([[0, 0], [size - 1, 0], [0, size - 1]], np.float64)
     return affine_from_3(chip, corners)
-
-
-def affine_from_3(src, dst):
-    """The exact 2x3 affine matrix taking three points src (3,2) onto dst (3,2), in float64."""
-    a = np.hstack([src, np.ones((3, 1))])
-    return np.linalg.solve(a, dst).T
-
-
-def sample_bilinear(image, matrix, size):
-    """Sample image (H,W[,C]) uint8 at matrix @ (x, y, 1) for every chip pixel of a size x size grid.
-
-    dlib's interpolate_bilinear: float64 weights, the result truncated to uint8, and 0 wherever the 2x2
-    neighbourhood of the sample point is not entirely inside the image.
-    """
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
-    px = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
-    py = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
-    left, top = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
-    inside = (left >= 0) & (top >= 0) & (left + 1 < image.shape[1]) & (top + 1 < image.shape[0])
-    left, top = np.where(inside, left, 0), np.where(inside, top, 0)
-    fx, fy = px - left, py - top
-    if image.ndim == 3:
-        fx, fy, inside = fx[..., None], fy[..., None], inside[..., None]
-    img = image.astype(np.float64)
-    value = ((1 - fy) * ((1 - fx) * img[top, left] + fx * img[top, left + 1])
-             + fy * ((1 - fx) * img[top + 1, left] + fx * img[top + 1, left + 1]))
-    return np.where(inside, np.clip(value, 0, 255), 0).astype(np.uint8)
 
 
 def extract_chip(image, landmarks, size=150, padding=0.25):

@@ -2,8 +2,8 @@
 how their photos are aligned (the checkpoint's alignment record, --landmarks, --aligned)."""
 import sys
 
+from tripletloss.commands.face_args import add_face_arguments, face_options
 from tripletloss.errors import UserError
-from tripletloss.prepare.face_arguments import add_face_arguments, face_options
 from tripletloss.prepare.templates import TEMPLATES
 
 
