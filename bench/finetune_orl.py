@@ -1,4 +1,4 @@
-"""Fine-tuning a provided model on new identities vs training from scratch (tests/test_finetune.py's protocol).
+"""Fine-tuning a provided model on new identities vs training from scratch (tests/stages/test_finetune.py's protocol).
 
     python bench/finetune_orl.py --models models/tripletloss_celeba_small.pt models/OTHER.pt [--seeds 0 1]
 
@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.test_finetune import split_per_identity, val_accuracy  # noqa: E402
-from tests.test_train_stages import run_stage  # noqa: E402
+from tests.helpers.tiny import run_stage  # noqa: E402
 from tripletloss import ROOT  # noqa: E402
 
 

@@ -1,0 +1,98 @@
+"""Inference aligns raw photos exactly as `align` does: the alignment record, the in-memory aligner, faceless
+photos left out and named, and the choice between the checkpoint's template, --landmarks and --aligned."""
+import json
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.helpers.align import make_subset
+from tripletloss.commands.model_args import chosen_alignment
+from tripletloss.face_input import FaceAligner, align_options
+from tripletloss.inference import Embedder
+from tripletloss.net import build_net
+from tripletloss.prepare.align import AlignOptions, align_dataset
+from tripletloss.prepare.record import RECORD_NAME, alignment_of, read_record, with_alignment
+from tripletloss.prepare.templates import get_template
+
+INNER = {"template": "innerEyesAndBottomLip", "size": 96, "margin": 0}
+
+
+def test_legacy_template_key_and_records_from_data_dirs(tmp_path):
+    assert alignment_of({"template": "dlib_chip_150"}) == {"template": "dlib_chip_150", "size": 150, "margin": 0}
+    assert alignment_of({"size": 96}) is None
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / RECORD_NAME).write_text(json.dumps({**INNER, "tool": "x"}))
+    assert read_record(f"{tmp_path / 'a'}:{tmp_path / 'b'}")["template"] == "innerEyesAndBottomLip"
+    assert with_alignment({"size": 96}, tmp_path / "b") == {"size": 96, "align": INNER}
+    assert with_alignment({"size": 96}, tmp_path / "a") == {"size": 96}
+
+
+def args_for(tmp_path, **given):
+    """The alignment options of an embedding command, as argparse would set them."""
+    return SimpleNamespace(**{"model": "M.pt", "aligned": False, "landmarks": None, "data_dir": str(tmp_path),
+                              **given})
+
+
+def test_alignment_comes_from_checkpoint_or_landmarks_unless_aligned(tmp_path, capsys):
+    assert chosen_alignment(args_for(tmp_path), {"align": INNER}) == INNER
+    assert chosen_alignment(args_for(tmp_path, aligned=True), {"align": INNER}) is None
+    outer = chosen_alignment(args_for(tmp_path, landmarks="outerEyesAndNose"), {})
+    assert outer == {"template": "outerEyesAndNose", "size": 96, "margin": 0}
+    assert capsys.readouterr().err == ""
+    assert chosen_alignment(args_for(tmp_path), {}) is None
+    assert capsys.readouterr().err.count("warning: M.pt records no alignment template") == 1
+    (tmp_path / RECORD_NAME).write_text(json.dumps({**INNER, "tool": "x"}))  # an aligned folder: not re-aligned
+    assert chosen_alignment(args_for(tmp_path), {"align": INNER}) is None
+    assert capsys.readouterr().err == ""
+    assert chosen_alignment(args_for(tmp_path), {"align": {**INNER, "size": 112}}) is None
+    assert "was aligned with --landmarks innerEyesAndBottomLip --size 96" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def raw_and_aligned(celeba_dir, tmp_path_factory):
+    """Raw celeba photos of 3 identities plus a faceless grey photo, and `align`'s output of them."""
+    pytest.importorskip("dlib")
+    work = tmp_path_factory.mktemp("align")
+    files = make_subset(celeba_dir, work / "raw", identities=3, per_identity=2)
+    blank = work / "raw" / files[0].parent.name / "zz_blank.jpg"
+    cv2.imwrite(str(blank), np.full((250, 250, 3), 128, np.uint8))
+    align_dataset(work / "raw", work / "out", AlignOptions(get_template(INNER["template"])), progress=False)
+    return files + [blank], work / "out"
+
+
+def test_raw_photos_embed_as_their_aligned_files_and_faceless_photos_are_left_out(raw_and_aligned, tmp_path,
+                                                                                  capsys):
+    files, out = raw_and_aligned
+    assert {k: v for k, v in read_record(out).items() if k != "tool"} == INNER
+    aligned = [out / f.parent.name / f"{f.stem}.png" for f in files[:-1]]
+    (tmp_path / "net.yaml").write_text("input: {channels: 3, size: 96}\nlayers:\n"
+                                       "  - {name: f, type: fc, num_output: 8}\noutputs: {embedding: f}\n")
+    net = build_net(tmp_path / "net.yaml").eval()
+    preprocess = {"size": 96, "resize": 96, "crop_fraction": 1.0, "mean": [127.5] * 3, "std": [128.0] * 3}
+    embedder = Embedder(net, preprocess, aligner=FaceAligner(align_options(read_record(out))))
+    emb, found = embedder.embed_faces(files + aligned[:1], progress=False)  # an aligned 96 px file is kept as is
+    assert found.tolist() == [True] * 6 + [False, True] and emb.shape == (7, 8)
+    err = capsys.readouterr().err
+    assert f"no face: {files[-1]} (no face found" in err and "1 of 8 images without a usable face" in err
+    assert np.allclose(emb, Embedder(net, preprocess).embed_paths(aligned + aligned[:1], progress=False),
+                       atol=1e-6)
+
+
+def test_inference_takes_align_face_options_and_names_fallback_faces(raw_and_aligned, capsys):
+    import argparse
+
+    from tripletloss.commands.face_args import face_options
+    from tripletloss.commands.model_args import add_alignment_arguments
+    parser = argparse.ArgumentParser()
+    add_alignment_arguments(parser)
+    args = parser.parse_args(["--detector", "auto", "--fallback", "center", "--skip-multi"])
+    options = align_options(INNER, **face_options(args))
+    assert (options.detector, options.fallback, options.skip_multi) == ("auto", "center", True)
+    files, _ = raw_and_aligned
+    faces = FaceAligner(options).faces(files, progress=False)
+    assert all(face is not None for face in faces)        # the grey photo is aligned from the centred box...
+    err = capsys.readouterr().err
+    assert f"fallback: no face detected, landmarks from a centred box of 0.44 x the image: {files[-1]}" in err
+    assert "no face:" not in err                          # ...and named, never silently mixed in
