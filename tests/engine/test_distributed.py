@@ -55,14 +55,16 @@ def set_args(overrides):
 
 @pytest.fixture
 def settings(tiny_settings, orl_dir, tmp_path):
-    """tiny_settings on 8 ORL identities, on the CPU, with a dropout layer in the softmax net."""
+    """tiny_settings on 8 ORL identities, on the CPU, with a dropout layer in the softmax net, in fp32 (bf16
+    convolutions round differently over half a batch, and the 2-rank run is compared with one process)."""
     ids = tmp_path / "ids.txt"
     ids.write_text("\n".join(IDENTITIES) + "\n")
     nets = tmp_path / "nets"
     (nets / "softmax_dropout.yaml").write_text(TINY_SOFTMAX_DROPOUT)
     return tiny_settings + [f"data_dir={orl_dir}", f"train_identities={ids}", "device=cpu",
                             f"softmax_net={nets / 'softmax_dropout.yaml'}", "softmax_batch_size=8",
-                            "identities_per_batch=2", "images_per_identity=4", "batches_per_epoch=4"]
+                            "identities_per_batch=2", "images_per_identity=4", "batches_per_epoch=4",
+                            "precision=fp32"]
 
 
 def plan(settings, tmp_path):

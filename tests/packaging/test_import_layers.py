@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "tripletloss"
 ARCHITECTURE = REPO / "docs" / "architecture.md"
 LAYERS_MARK = "<!-- layers: tests/packaging/test_import_layers.py reads the block below -->"
