@@ -80,7 +80,7 @@ def timed(batches):
 
 
 class StepTimes:
-    """Seconds per step spent waiting for the batch source and computing (forward, backward, update), summed
+    """Seconds per step spent waiting for the batch and computing (forward, backward, update), summed
     since the last `means()`, which logs them as `time/loader_wait` and `time/compute`."""
 
     def __init__(self):
@@ -292,9 +292,9 @@ class TrainLoop:
 
     def _check_weights(self):
         """Raise NonFiniteError instead of saving weights that hold NaN/inf (an update overflowed them)."""
-        bad = first_nonfinite(self.stage.net.layers.state_dict())
-        if bad:
-            raise NonFiniteError(f"the weights became non-finite by step {self.state.step} ({bad}) and were not "
+        problem = first_nonfinite(self.stage.net.layers.state_dict())
+        if problem:
+            raise NonFiniteError(f"the weights became non-finite by step {self.state.step} ({problem}) and were not "
                                  f"saved; {self._last_good()}")
 
     def _last_good(self):

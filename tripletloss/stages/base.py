@@ -4,6 +4,7 @@ A stage is built ready by stages.factory.build_stage, which does every read, cac
 classes here do no I/O. The loop owns what a stage does not: the model that runs the forward pass (the net, or
 its DistributedDataParallel wrapper), the optimizer and the learning rate.
 """
+import abc
 import sys
 
 from tripletloss.console import say
@@ -13,7 +14,7 @@ from tripletloss.engine.checkpoint import FORMAT
 ALL = "all"
 
 
-class Stage:
+class Stage(abc.ABC):
     """One stage of training. What it provides to the loop:
 
     - `name` ("softmax", "triplet"), `net` (a tripletloss.net.Net on the device) and `batches` (a
@@ -33,19 +34,20 @@ class Stage:
     net_setting = None
     finetuning = False  # initialised from another model with a freeze schedule (softmax --finetune)
 
-    def __init__(self, net, batches, settings, preprocess, classes, variables, device):
+    def __init__(self, net, batches, settings, preprocess, classes, yaml_variables, device):
         """`net` on `device`, trained on `batches`; `preprocess` (the inference preprocess, alignment included),
-        `classes` (identity names) and `variables` (the YAML's build variables) go into the model record."""
-        self.net, self.batches, self.settings = net, batches, settings
-        self.preprocess, self.classes, self.variables, self.device = preprocess, classes, variables, device
+        `classes` (identity names) and `yaml_variables` (the values of the YAML's $variables) go into the model
+        record."""
+        self.net, self.batches, self.settings, self.device = net, batches, settings, device
+        self.preprocess, self.classes, self.yaml_variables = preprocess, classes, yaml_variables
         self.spec_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
         self.calibration = None  # from the latest validation, stored with the model (evaluation.calibration)
 
     @classmethod
+    @abc.abstractmethod
     def required_outputs(cls, settings, available):
         """{output name: what reads it} of the outputs this stage reads from its net under `settings`;
         `available` is the net's `outputs` mapping (where the stage can use one output or another)."""
-        raise NotImplementedError
 
     def phase(self, epoch):
         """Name of the phase of `epoch`: which layers train ("all" unless a subclass freezes some)."""
@@ -68,7 +70,7 @@ class Stage:
 
     def model_record(self):
         """Return the inference part of a checkpoint: net spec, weights, preprocess, classes."""
-        record = {"format": FORMAT, "stage": self.name, "net": self.net.spec, "variables": self.variables,
+        record = {"format": FORMAT, "stage": self.name, "net": self.net.spec, "variables": self.yaml_variables,
                   "model": self.net.layers.state_dict(), "preprocess": self.preprocess, "classes": self.classes,
                   "finetuned": self.finetuning}
         return {**record, "calibration": self.calibration} if self.calibration else record
@@ -90,10 +92,10 @@ class Stage:
                 f"`evaluate --skip-missing` does", sys.stderr)
         return {k: metrics[k] for k in ("accuracy", "val", "auc", "eer")}
 
+    @abc.abstractmethod
     def objective(self, model, batch, step):
         """Return (loss tensor, {stat: float}) of `batch` (a Batch) at optimizer step `step`, run through `model`
         (the net or its DDP wrapper)."""
-        raise NotImplementedError
 
     def after_step(self):
         """Called after each optimizer step that was taken (not after a skipped non-finite one)."""

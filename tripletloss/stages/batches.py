@@ -54,8 +54,8 @@ class ImageBatches(Batches):
         loader = make_loader(self.dataset, self.num_workers, batch_sampler=self.sampler, generator=torch.Generator(),
                              pin_memory=self.device.type == "cuda")
         # The loader walks the sampler's batches in order: zipped with them, each batch comes with its seeds.
-        for (images, labels, index, bad), batch in zip(loader, iter(self.sampler)):
-            yield Batch(images.to(self.device, non_blocking=True), labels.to(self.device), [b for b in bad if b],
+        for (images, labels, index, bad_paths), batch in zip(loader, iter(self.sampler)):
+            yield Batch(images.to(self.device, non_blocking=True), labels.to(self.device), [p for p in bad_paths if p],
                         *self.teacher_targets(index, batch))
 
     def teacher_targets(self, index, batch):

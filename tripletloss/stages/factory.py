@@ -28,7 +28,7 @@ def build_stage(name, settings, data, device, init=None, rank=0, world_size=1, p
     work_dir. rank, world_size: this process's share of every batch. progress: progress bars (main process only).
     Raises UserError (one line) for data, settings, YAML or checkpoint that do not fit, before any run exists.
     """
-    build = _softmax_stage if name == SoftmaxStage.name else _triplet_stage
+    build = {SoftmaxStage.name: _softmax_stage, TripletStage.name: _triplet_stage}[name]
     return build(settings, data, device, init, rank, world_size, progress)
 
 
@@ -37,29 +37,31 @@ def _softmax_stage(settings, data, device, init, rank, world_size, progress):
     if len(classes) < 2:
         raise ConfigError(f"data_dir: the softmax stage needs images of at least 2 identities, found "
                           f"{len(classes)} ({', '.join(classes)})")
-    variables = {"num_classes": len(classes), "embedding_size": settings["embedding_size"]}
-    net, preprocess = _started_net(SoftmaxStage, settings, variables, init, device, skip=(CLASSIFIER,))
+    yaml_variables = {"num_classes": len(classes), "embedding_size": settings["embedding_size"]}
+    net, preprocess = _started_net(SoftmaxStage, settings, yaml_variables, init, device, skip=(CLASSIFIER,))
     unfreeze = settings["finetune_unfreeze_from"]
     if init is not None and unfreeze and unfreeze not in net.layers:
         raise ConfigError(f"finetune_unfreeze_from: no layer '{unfreeze}' in {settings['softmax_net']}")
     sampler = ShuffledBatches(len(paths), settings["softmax_batch_size"], settings["seed"], rank, world_size)
+    progress = _shows_bars(progress)
     if settings["teacher"]:  # decoded per epoch (no decode cache): the teacher's rows follow the loaded images
-        descriptors, has_teacher = main_first(teacher_targets, settings, paths, device)  # rank 0 computes first
+        descriptors, has_teacher = main_first(teacher_targets, settings, paths, device, progress)  # rank 0 first
         check_distill_width(net, descriptors.shape[2], f"softmax_net {settings['softmax_net']}", device)
         dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
                               random_rotate=settings["random_rotate"])
         batches = TeacherBatches(dataset, sampler, settings["num_workers"], device, descriptors, has_teacher)
     else:
-        batches = image_batches(paths, labels, preprocess, sampler, settings, device, _shows_bars(progress))
+        batches = image_batches(paths, labels, preprocess, sampler, settings, device, progress)
     return SoftmaxStage(net, batches, settings, with_alignment(preprocess, settings["data_dir"]), classes,
-                        variables, device, finetuning=init is not None)
+                        yaml_variables, device, finetuning=init is not None)
 
 
 def _triplet_stage(settings, data, device, init, rank, world_size, progress):
     paths, labels, classes = data
-    init = init or read_checkpoint(final_model(settings["work_dir"], "softmax"))
-    variables = {"embedding_size": settings["embedding_size"]}
-    net, preprocess = _started_net(TripletStage, settings, variables, init, device)
+    if init is None:  # the newest finished stage-1 model
+        init = read_checkpoint(final_model(settings["work_dir"], "softmax"))
+    yaml_variables = {"embedding_size": settings["embedding_size"]}
+    net, preprocess = _started_net(TripletStage, settings, yaml_variables, init, device)
     sampler = make_sampler(settings, labels, rank, world_size)
     if sampler.singletons:
         say(f"note: {sampler.singletons} identities with a single image are not used as triplet anchors")
@@ -71,13 +73,13 @@ def _triplet_stage(settings, data, device, init, rank, world_size, progress):
     else:
         batches = image_batches(paths, labels, preprocess, sampler, settings, device, progress)
     return TripletStage(net, batches, settings, with_alignment(preprocess, settings["data_dir"]), classes,
-                        variables, device)
+                        yaml_variables, device)
 
 
-def _started_net(stage_class, settings, variables, init, device, skip=()):
+def _started_net(stage_class, settings, yaml_variables, init, device, skip=()):
     """(net, training preprocess) of `stage_class`: its net built, restored from Checkpoint `init` (all but the
     layers in `skip`; nothing when None) and moved to `device`; the preprocess inherits `init`'s normalisation."""
-    net = build_stage_net(stage_class, settings, variables)
+    net = build_stage_net(stage_class, settings, yaml_variables)
     preprocess = make_preprocess(settings)
     if init is not None:
         init_from_checkpoint(net, init, skip)

@@ -19,14 +19,15 @@ def check_input_size(settings, key):
                           f"{settings[key]} (set image_size={size} or change the YAML)")
 
 
-def build_stage_net(stage_class, settings, variables):
-    """Build the net of `stage_class`'s YAML setting (its `net_setting`) with build `variables`; return it.
+def build_stage_net(stage_class, settings, yaml_variables):
+    """Build the net of `stage_class`'s YAML setting (its `net_setting`) with `yaml_variables`
+    (the values of its $variables); return it.
 
     ConfigError naming the setting, the YAML and the output when the net lacks an output the stage reads
     (stage_class.required_outputs).
     """
     key = stage_class.net_setting
-    net = build_net(resolve_path(settings[key]), variables)
+    net = build_net(resolve_path(settings[key]), yaml_variables)
     outputs = net.spec["outputs"]
     for name, reader in stage_class.required_outputs(settings, outputs).items():
         if name not in outputs:

@@ -28,9 +28,9 @@ class SoftmaxStage(Stage):
     name = "softmax"
     net_setting = "softmax_net"
 
-    def __init__(self, net, batches, settings, preprocess, classes, variables, device, finetuning=False):
+    def __init__(self, net, batches, settings, preprocess, classes, yaml_variables, device, finetuning=False):
         """Stage's arguments, and `finetuning`: the net starts from another model (with a freeze schedule)."""
-        super().__init__(net, batches, settings, preprocess, classes, variables, device)
+        super().__init__(net, batches, settings, preprocess, classes, yaml_variables, device)
         self.finetuning = finetuning
         self.outputs = list(self.required_outputs(settings, net.spec["outputs"]))
         self.prelogits = prelogits_output(net.spec["outputs"])
