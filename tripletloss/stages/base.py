@@ -40,7 +40,7 @@ class Stage(abc.ABC):
         record."""
         self.net, self.batches, self.settings, self.device = net, batches, settings, device
         self.preprocess, self.classes, self.yaml_variables = preprocess, classes, yaml_variables
-        self.spec_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
+        self.yaml_lr_mults = {layer["name"]: layer["lr_mult"] for layer in net.spec["layers"]}
         self.calibration = None  # from the latest validation, stored with the model (evaluation.calibration)
 
     @classmethod
@@ -64,9 +64,9 @@ class Stage(abc.ABC):
     def apply_phase(self, phase):
         """Set the net's lr multipliers for `phase`: the YAML's from its first trained layer on, 0 before it."""
         first = self.first_trained_layer(phase)
-        start = list(self.spec_mults).index(first) if first else 0
+        start = list(self.yaml_lr_mults).index(first) if first else 0
         self.net.set_lr_mults({name: (mults if i >= start else [0.0, 0.0])
-                               for i, (name, mults) in enumerate(self.spec_mults.items())})
+                               for i, (name, mults) in enumerate(self.yaml_lr_mults.items())})
 
     def model_record(self):
         """Return the inference part of a checkpoint: net spec, weights, preprocess, classes."""
