@@ -6,15 +6,15 @@
 Settings come from config.py; `--set KEY=VALUE` overrides any of them for one run.
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import torch
 
 from tripletloss.cli import OneLineParser
+from tripletloss.console import is_main, say
 from tripletloss.engine import distributed, rng
-from tripletloss.engine.checkpoint import latest_checkpoint, load_checkpoint, load_exact
+from tripletloss.engine.checkpoint import latest_checkpoint, load_exact
 from tripletloss.engine.loop import Interrupted, TrainLoop
 from tripletloss.engine.run_dir import (
     claim_run_dir,
@@ -26,15 +26,10 @@ from tripletloss.engine.run_dir import (
 from tripletloss.errors import UserError
 from tripletloss.settings import ADDED_LATER, apply_overrides, load_settings, missing_root, settings_help, validate
 from tripletloss.settings_schema import stage_key, stage_settings
-from tripletloss.stages.job import (
-    check_input_size,
-    load_training_data,
-    synthetic_validation,
-)
-from tripletloss.stages.softmax import SoftmaxJob
-from tripletloss.stages.triplet import TripletJob
-
-JOBS = {"softmax": SoftmaxJob, "triplet": TripletJob}
+from tripletloss.stages.factory import STAGES, build_stage
+from tripletloss.stages.nets import check_input_size
+from tripletloss.stages.restore import read_checkpoint
+from tripletloss.stages.training_data import load_training_data, synthetic_validation
 
 
 class _TrainParser(OneLineParser):
@@ -49,7 +44,7 @@ class _TrainParser(OneLineParser):
 def parse_args(argv=None):
     """Parse train.py's command line; return the argparse namespace."""
     p = _TrainParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=sorted(JOBS), required=True, help="which stage to train")
+    p.add_argument("--stage", choices=sorted(STAGES), required=True, help="which stage to train")
     p.add_argument("--config", default=None, help="settings file (default: config.py in the repository)")
     p.add_argument("--data-dir", help="image folder(s), one sub-folder per identity; several joined with ':'")
     p.add_argument("--work-dir", help="where run directories are created")
@@ -86,7 +81,7 @@ def _resume_checkpoint(args, settings):
 def _resumed_settings(ckpt, path, args):
     """The settings saved in checkpoint dict `ckpt` (from `path`) with the command line's overrides applied.
 
-    Prints the settings that change; raises UserError if the checkpoint is of the other stage.
+    Says the settings that change; raises UserError if the checkpoint is of the other stage.
     """
     if not {"config", "state", "optimizer"} <= ckpt.keys():
         raise UserError(f"--resume {path}: a final model, not a resumable checkpoint (resume its run directory, "
@@ -97,7 +92,7 @@ def _resumed_settings(ckpt, path, args):
     saved = apply_overrides(dict(ADDED_LATER, **ckpt["config"]), _overrides(args))
     changed = [f"{k}={v}" for k, v in saved.items() if v != ckpt["config"].get(k)]
     if changed:
-        print(f"resuming with changed settings: {', '.join(changed)}")
+        say(f"resuming with changed settings: {', '.join(changed)}")
     return saved
 
 
@@ -126,41 +121,60 @@ def _check_data_dir_flag(args):
         raise UserError(f"--data-dir: '{root}' is not a directory")
 
 
+def _open_resumed_run(args, settings):
+    """Find, lock and read (once) the checkpoint --resume points at; return (its stages.restore.Checkpoint, the
+    run's settings: the saved ones with the command line's overrides)."""
+    path = _resume_checkpoint(args, settings)
+    if is_main():  # alone probes and holds the lock, before reading: this run may still be pruning checkpoints
+        refuse_if_running(path.parent)
+    resumed = read_checkpoint(path)
+    saved = _resumed_settings(resumed.contents, path, args)
+    if is_main():
+        claim_run_dir(path.parent)
+    return resumed, validate(saved, source=f"{path} (saved config)")
+
+
+def _initial_checkpoint(args, resumed):
+    """The stages.restore.Checkpoint the stage's net starts from, or None: a resumed triplet or fine-tuning run
+    rebuilds from its own checkpoint `resumed` (its backbone, preprocess and freeze schedule); else --finetune's."""
+    if resumed is not None and (args.stage == "triplet" or resumed.contents.get("finetuned")):
+        return resumed
+    return read_checkpoint(args.finetune) if args.finetune else None
+
+
+def _with_validation(settings):
+    """`settings`, evaluating on the built-in synthetic validation pairs when neither data_dir nor lfw_dir is
+    set (the synthetic default run)."""
+    if settings["data_dir"] or settings["lfw_dir"]:
+        return settings
+    return dict(settings, **distributed.main_first(synthetic_validation))
+
+
 def _train(args):
-    distributed.print_only_on_main()  # under torchrun, notes (e.g. changed settings on resume) print once
     _check_data_dir_flag(args)
     settings = load_settings(args.config, _overrides(args))
-    ckpt = None
+    resumed = None
     if args.resume:
-        path = _resume_checkpoint(args, settings)
-        main_rank = os.environ.get("RANK", "0") == "0"  # rank 0 (under torchrun too) alone probes and holds the lock
-        if main_rank:  # before reading: another process of this run may be pruning checkpoints
-            refuse_if_running(path.parent)
-        ckpt = load_checkpoint(path)
-        saved = _resumed_settings(ckpt, path, args)
-        if main_rank:
-            claim_run_dir(path.parent)
-        settings, run_dir = validate(saved, source=f"{path} (saved config)"), path.parent
+        resumed, settings = _open_resumed_run(args, settings)
     device = distributed.setup(settings["device"])  # joins torchrun's process group when launched by torchrun
     rank, world = distributed.rank(), distributed.world_size()
     rng.seed_everything(settings["seed"] + rank)  # own dropout draws per rank; DDP copies rank 0's initial weights
     torch.use_deterministic_algorithms(settings["deterministic"], warn_only=True)
-    check_input_size(settings, stage_key(args.stage, "net"))
-    if not settings["data_dir"] and not settings["lfw_dir"]:
-        settings = dict(settings, **distributed.main_first(synthetic_validation))
+    check_input_size(settings, stage_key(args.stage, "net"))  # before any data is read
+    settings = _with_validation(settings)
     data = distributed.main_first(load_training_data, settings)
-    finetune = args.finetune
-    if ckpt is not None and (args.stage == "triplet" or ckpt.get("finetuned")):
-        finetune = path  # rebuild from the checkpoint itself: its backbone, preprocess and freeze schedule
-    job = JOBS[args.stage](settings, data, device, finetune=finetune, rank=rank, world_size=world)
-    if ckpt is None:
-        run_dir = distributed.broadcast_object(_new_run(settings, args.stage) if rank == 0 else None)
+    stage = build_stage(args.stage, settings, data, device, _initial_checkpoint(args, resumed), rank, world)
+    if resumed is None:
+        run_dir = distributed.broadcast_object(_new_run(settings, args.stage) if is_main() else None)
     else:
-        load_exact(job.net, ckpt.get("live_model", ckpt["model"]), path)  # live_model: with moving_average_decay
-    loop = TrainLoop(job, settings, run_dir, stage_settings(settings, args.stage)["epochs"], device, is_main=rank == 0)
-    if ckpt is not None:
-        loop.resume_from(ckpt)
-        print(f"resuming {run_dir} at epoch {loop.state.epoch + 1}, batch {loop.state.batch}, step {loop.state.step}")
+        run_dir = resumed.path.parent
+        weights = resumed.contents.get("live_model", resumed.contents["model"])  # live: with moving_average_decay
+        load_exact(stage.net, weights, resumed.path)
+    own = stage_settings(settings, args.stage)
+    loop = TrainLoop(stage, settings, run_dir, own["epochs"], own["lr"], device)
+    if resumed is not None:
+        loop.resume_from(resumed.contents)
+        say(f"resuming {run_dir} at epoch {loop.state.epoch + 1}, batch {loop.state.batch}, step {loop.state.step}")
     state = loop.run()
     distributed.barrier()  # model.pt is written when any rank returns
     return state, run_dir
@@ -180,12 +194,12 @@ def main(argv=None):
     except Interrupted as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(128 + exc.signum)
-    print(f"done: {state.epoch} epochs, {state.step} steps ({state.skipped} skipped) in {run_dir}")
-    print(f"model: {run_dir / 'model.pt'}")
+    say(f"done: {state.epoch} epochs, {state.step} steps ({state.skipped} skipped) in {run_dir}")
+    say(f"model: {run_dir / 'model.pt'}")
     if state.bad_files:
-        print(f"{len(state.bad_files)} undecodable images were replaced during training:")
+        say(f"{len(state.bad_files)} undecodable images were replaced during training:")
         for path in state.bad_files:
-            print(f"  {path}")
+            say(f"  {path}")
 
 
 if __name__ == "__main__":

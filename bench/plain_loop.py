@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tripletloss.data.folders import read_identity_list, scan_folders
 from tripletloss.data.samplers import PKBatches
-from tripletloss.engine.loop import timed
+from tripletloss.engine.loop import set_learning_rate, timed
 from tripletloss.losses import triplet_loss
 from tripletloss.mining import select_triplets
 from tripletloss.net import build_net
@@ -89,7 +89,9 @@ def plain_loop(stage, sets):
     variables = {"num_classes": max(labels) + 1, "embedding_size": s["embedding_size"]}
     own = stage_settings(s, stage)
     net = build_net(resolve_path(own["net"]), variables)
-    opt = torch.optim.SGD(net.param_groups(own["lr"], s["weight_decay"]), momentum=s["momentum"])
+    groups = net.param_groups(s["weight_decay"])
+    set_learning_rate(groups, own["lr"])
+    opt = torch.optim.SGD(groups, momentum=s["momentum"])
     return _train(net, opt, stage, s, dataset, labels)
 
 

@@ -30,18 +30,19 @@ from tripletloss.evaluation import evaluate_pairs  # noqa: E402
 from tripletloss.inference import compute_outputs, net_from_checkpoint  # noqa: E402
 from tripletloss.mining import ALL_STRATEGIES  # noqa: E402
 from tripletloss.settings import load_settings  # noqa: E402
-from tripletloss.stages.job import load_training_data  # noqa: E402
-from tripletloss.stages.triplet import TripletJob, make_sampler  # noqa: E402
+from tripletloss.stages import factory  # noqa: E402
+from tripletloss.stages.training_data import load_training_data  # noqa: E402
+from tripletloss.stages.triplet import make_sampler  # noqa: E402
 
 BACKBONE = ROOT / "models" / "tripletloss_celeba_small.pt"
 _TRAIN_FEATURES = []
-_compute_train_features = TripletJob.cache_features
+_compute_train_features = factory.cache_features
 
 
-def _cache_once(job, blob, paths, labels, progress=True):
-    """TripletJob.cache_features computed by the first run and reused by the others (same frozen backbone)."""
+def _cache_once(*args, **kwargs):
+    """stages.features.cache_features computed by the first run and reused by the others (same frozen backbone)."""
     if not _TRAIN_FEATURES:
-        _TRAIN_FEATURES.append(_compute_train_features(job, blob, paths, labels, progress))
+        _TRAIN_FEATURES.append(_compute_train_features(*args, **kwargs))
     return _TRAIN_FEATURES[0]
 
 
@@ -99,7 +100,7 @@ def main():
     p.add_argument("--rules", nargs="+", default=["semihard", "violating", "batch_hard", "pinguo"],
                    choices=ALL_STRATEGIES)
     args = p.parse_args()
-    TripletJob.cache_features = _cache_once
+    factory.cache_features = _cache_once
     work = tempfile.mkdtemp(prefix="bench_rules_")
     rows = {rule: [run_rule(args, rule, seed, work) for seed in args.seeds] for rule in args.rules}
     print(f"\nStage 2 on {BACKBONE.name}, {args.epochs} epochs, seeds {args.seeds}, pairs {args.pairs}\n")

@@ -141,7 +141,7 @@ def breakdown(settings, batch=64):
     from tripletloss.data.decode import read_image
     from tripletloss.data.decode_cache import open_decode_cache
     from tripletloss.data.transforms import augment_batch, make_preprocess, to_input
-    from tripletloss.stages.job import load_training_data
+    from tripletloss.stages.training_data import load_training_data
     torch.set_num_threads(1)
     paths, labels, classes = load_training_data(settings)
     paths, pre, seeds = paths[:batch], make_preprocess(settings), list(range(batch))

@@ -19,17 +19,18 @@ from tripletloss.engine import rng  # noqa: E402
 from tripletloss.engine.loop import TrainLoop  # noqa: E402
 from tripletloss.engine.run_dir import create_run_dir  # noqa: E402
 from tripletloss.settings import load_settings  # noqa: E402
-from tripletloss.stages.job import load_training_data  # noqa: E402
-from tripletloss.stages.triplet import TripletJob  # noqa: E402
+from tripletloss.stages.factory import build_stage  # noqa: E402
+from tripletloss.stages.training_data import load_training_data  # noqa: E402
 
 
 def time_stage2(settings, data, device, epochs):
     """Return (setup seconds, seconds per epoch) of stage 2 with the given settings."""
     rng.seed_everything(settings["seed"])
     start = time.perf_counter()
-    job = TripletJob(settings, data, device, progress=False)
+    stage = build_stage("triplet", settings, data, device, progress=False)
     setup = time.perf_counter() - start
-    loop = TrainLoop(job, settings, create_run_dir(settings["work_dir"], "triplet", settings), epochs, device)
+    run_dir = create_run_dir(settings["work_dir"], "triplet", settings)
+    loop = TrainLoop(stage, settings, run_dir, epochs, settings["triplet_lr"], device)
     start = time.perf_counter()
     loop.run()
     if device.type == "cuda":

@@ -56,9 +56,9 @@ def test_cached_batches_equal_decoded_batches_bit_for_bit_with_a_bad_file(tmp_pa
     seen_bad = []
     for epoch in range(3):
         sampler.set_epoch(epoch)
-        for (a, la, ba), (b, lb, bb) in zip(decoded, cached, strict=True):
-            assert torch.equal(a, b) and torch.equal(la, lb) and ba == bb
-            seen_bad += bb
+        for a, b in zip(decoded, cached, strict=True):
+            assert torch.equal(a.inputs, b.inputs) and torch.equal(a.labels, b.labels) and a.bad_files == b.bad_files
+            seen_bad += b.bad_files
     assert bad in seen_bad  # the replacement of an undecodable file was compared too
 
 
@@ -158,7 +158,7 @@ def test_cached_batches_are_channels_last_normalised_crops(tmp_path, flip):
     sampler = ShuffledBatches(len(paths), 4, seed=0)
     cached = CachedImageBatches(open_decode_cache(paths, PRE, tmp_path / "work", progress=False), paths, labels,
                                 sampler, PRE, flip, CPU)
-    images, labels_out, _ = next(iter(cached))
+    images, labels_out, *_ = next(iter(cached))
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
     assert images.is_contiguous(memory_format=torch.channels_last)
     assert labels_out.tolist() == [labels[i] for i, _ in sampler.batches(0)[0]]
@@ -181,7 +181,7 @@ def test_rotation_and_per_image_standardization_decode_every_epoch(tmp_path, rot
     settings = {"decode_cache": True, "random_rotate": rotate, "augment_flip": True, "num_workers": 0,
                 "work_dir": str(tmp_path / "work")}
     pre = dict(PRE, standardize=standardize)
-    source = image_batches(paths, labels, pre, ShuffledBatches(len(paths), 5, seed=3), settings, CPU, False)
-    assert isinstance(source, ImageBatches) and source.dataset.random_rotate is rotate
+    batches = image_batches(paths, labels, pre, ShuffledBatches(len(paths), 5, seed=3), settings, CPU, False)
+    assert isinstance(batches, ImageBatches) and batches.dataset.random_rotate is rotate
     assert not (tmp_path / "work").exists()
 

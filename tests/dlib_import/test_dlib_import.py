@@ -24,7 +24,7 @@ from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.errors import UserError
 from tripletloss.net import build_net
 from tripletloss.prepare.chip import dlib_chip_150, similarity_transform
-from tripletloss.stages.job import init_from_checkpoint
+from tripletloss.stages.restore import init_from_checkpoint, read_checkpoint
 
 YAML_PATH = ROOT / "prototxt_like" / "dlib_resnet_v1.yaml"
 TOLERANCE = 1e-4
@@ -223,7 +223,7 @@ def test_stage2_dlib_net_starts_as_dlibs_own_embedding(checkpoint_path):
     """triplet_dlib.yaml: frozen dlib net + identity-initialised fc9_1 on fc128, so before any training its
     embedding is the imported descriptor, L2-normalised."""
     net = build_net(ROOT / "prototxt_like" / "triplet_dlib.yaml", {"embedding_size": 128})
-    init_from_checkpoint(net, checkpoint_path)
+    init_from_checkpoint(net, read_checkpoint(checkpoint_path))
     x = torch.randn(3, 3, 150, 150, generator=torch.Generator().manual_seed(0)) * 0.3
     with torch.no_grad():
         out = net.eval()(x)

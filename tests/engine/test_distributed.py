@@ -6,7 +6,6 @@ that ranks agree on NaN losses and stop signals, that ranks hold identical weigh
 distributed run resumed mid-epoch retraces the uninterrupted one, and that a 2-process stage 2 (cached features
 or images) ends with the weights of a 1-process run over the same global batches.
 """
-import builtins
 import json
 import os
 import subprocess
@@ -19,7 +18,6 @@ import torch
 import train
 from tests.helpers import ddp_worker
 from tests.helpers.tiny import TINY_SOFTMAX_DROPOUT
-from tripletloss.engine import distributed
 from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.mining import STRATEGIES
 
@@ -143,14 +141,3 @@ def test_two_gloo_processes_under_torchrun(settings, tmp_path):
     check_softmax(tmp_path)
     for cache in (True, False):
         check_triplet(settings, tmp_path, cache)
-
-
-@pytest.mark.parametrize("rank", [0, 1])
-def test_only_rank_0_prints_to_stdout(monkeypatch, capsys, rank):
-    monkeypatch.setattr(builtins, "print", builtins.print)  # restored after the test
-    monkeypatch.setattr(distributed, "rank", lambda: rank)
-    distributed.print_only_on_main()
-    print("restored 12 layers")
-    print("error: broken", file=sys.stderr)
-    out, err = capsys.readouterr()
-    assert out == ("restored 12 layers\n" if rank == 0 else "") and err == "error: broken\n"

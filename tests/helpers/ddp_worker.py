@@ -85,10 +85,10 @@ def run_train(out, train_args):
 
     recorded, step = {"params": [], "state": []}, TrainLoop._step
 
-    def recording_step(loop, inputs, labels):
-        stats = step(loop, inputs, labels)
-        recorded["params"].append(_digest(loop.job.net.parameters()))
-        recorded["state"].append(_digest(loop.job.net.state_dict().values()))
+    def recording_step(loop, batch):
+        stats = step(loop, batch)
+        recorded["params"].append(_digest(loop.stage.net.parameters()))
+        recorded["state"].append(_digest(loop.stage.net.state_dict().values()))
         return stats
 
     TrainLoop._step = recording_step

@@ -28,11 +28,11 @@ def test_lr_mult_zero_freezes_and_keeps_batchnorm_in_eval(tmp_path):
     net = build_net(ROOT / "prototxt_like/triplet.yaml", {"embedding_size": 16}).train()
     assert net.layers["bn1"].training is False and net.layers["fc9_1"].training is True
     assert not any(p.requires_grad for p in net.layers["conv1"].parameters())
-    groups = net.param_groups(base_lr=0.1, weight_decay=1e-3)
+    groups = net.param_groups(weight_decay=1e-3)
     params = [p for g in groups for p in g["params"]]
     assert {id(p) for p in params} == {id(p) for p in net.layers["fc9_1"].parameters()}
-    by_lr = sorted((g["lr"], g["weight_decay"]) for g in groups)
-    assert by_lr == [(pytest.approx(0.1), pytest.approx(1e-3)), (pytest.approx(0.2), 0.0)]
+    by_mult = sorted((g["lr_mult"], g["weight_decay"]) for g in groups)
+    assert by_mult == [(1.0, pytest.approx(1e-3)), (2.0, 0.0)]
 
 
 def test_running_stats_of_frozen_batchnorm_do_not_move():
@@ -100,6 +100,8 @@ outputs: {s: s, c: c}
     ("  - {name: x, type: conv, num_output: 2, kernel_size: 3, stride_h: 2}", "layer 'x': unknown field(s)"),
     ("  - {name: x, type: conv, num_output: 2, kernel_size: 9}", "layer 'x': cannot build on input shape"),
     ("  - {name: x, type: relu, bottom: nowhere}", "layer 'x': bottom 'nowhere' is not produced"),
+    ("  - {name: r, type: relu}\n  - {name: x, type: conv, num_output: 2, kernel_size: 1, bottom: [data, r]}",
+     "layer 'x': a 'conv' layer takes one bottom, got 2"),
     ("  - {name: x, type: fc, num_output: $classes}", "layer 'x': variable $classes is not defined"),
     ("  - {name: x, type: relu}\n  - {name: x, type: relu, top: y}", "layer 'x': layer names must be unique"),
     ("  - {name: x, type: relu, lr_mult: -1}", "layer 'x': lr_mult must be a number >= 0"),

@@ -22,7 +22,8 @@ from tripletloss.inference import compute_outputs, net_from_checkpoint
 from tripletloss.net import build_net
 from tripletloss.settings import load_settings
 from tripletloss.stages.batches import TeacherBatches
-from tripletloss.stages.job import init_from_checkpoint, load_training_data
+from tripletloss.stages.restore import init_from_checkpoint, read_checkpoint
+from tripletloss.stages.training_data import load_training_data
 from tripletloss.stages.teacher import copy_index, matching_copies, teacher_targets
 
 CPU = torch.device("cpu")
@@ -152,14 +153,14 @@ def test_mirrored_inputs_get_the_mirrored_descriptor(setup):
     descriptors = torch.stack([torch.arange(n).float(), -torch.arange(n).float()])[..., None]  # +i plain, -i mirror
     has = torch.arange(n) % 2 == 0
     dataset = FaceDataset(paths, labels, {"size": 32, "resize": 36, "mean": [0] * 3, "std": [1] * 3})
-    source = TeacherBatches(dataset, ShuffledBatches(n, 16, 0), 0, CPU, descriptors, has)
-    source.set_epoch(1)
-    (_, (got_labels, got, got_has), _), batch = next(iter(source)), source.sampler.batches(1)[0]
+    batches = TeacherBatches(dataset, ShuffledBatches(n, 16, 0), 0, CPU, descriptors, has)
+    batches.set_epoch(1)
+    got, batch = next(iter(batches)), batches.sampler.batches(1)[0]
     index = torch.tensor([i for i, _ in batch])
     sign = torch.tensor(np.where(flip_coin([s for _, s in batch]), -1.0, 1.0), dtype=torch.float32)
     assert 0 < (sign < 0).sum() < len(batch)
-    assert torch.equal(got[:, 0], sign * index.float())
-    assert torch.equal(got_has, has[index]) and torch.equal(got_labels, torch.tensor(labels)[index])
+    assert torch.equal(got.teacher_descriptors[:, 0], sign * index.float())
+    assert torch.equal(got.has_teacher, has[index]) and torch.equal(got.labels, torch.tensor(labels)[index])
 
 
 @pytest.mark.parametrize("change, message", [
@@ -200,7 +201,7 @@ def test_stage2_on_a_distilled_model_starts_from_its_distilled_embedding(tmp_pat
     student = build_net(ROOT / "prototxt_like" / "softmax_distill.yaml", {"num_classes": 5})
     save_atomic({"format": FORMAT, "net": student.spec, "model": student.layers.state_dict()}, tmp_path / "s.pt")
     net = build_net(ROOT / "prototxt_like" / "triplet_distill.yaml", {"embedding_size": 128})
-    init_from_checkpoint(net, tmp_path / "s.pt")
+    init_from_checkpoint(net, read_checkpoint(tmp_path / "s.pt"))
     x = torch.randn(3, 3, 96, 96, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         out, distilled = net.eval()(x), student.eval()(x, ["distill"])["distill"]

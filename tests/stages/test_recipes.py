@@ -11,8 +11,9 @@ from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.engine.loop import TrainLoop
 from tripletloss.engine.run_dir import create_run_dir
 from tripletloss.settings import load_settings
-from tripletloss.stages.job import load_training_data
-from tripletloss.stages.triplet import TripletJob
+from tripletloss.stages.factory import build_stage
+from tripletloss.stages.restore import read_checkpoint
+from tripletloss.stages.training_data import load_training_data
 
 BACKBONE = ROOT / "models" / "tripletloss_celeba_small.pt"
 #: What each recipe needs to fit ORL (40 identities of 10 images) in a few steps; the rest is the recipe's own.
@@ -88,13 +89,14 @@ def _health_run(tmp_path, orl_dir, collapse):
                                         "selection=violating", "health_intervals=3", "batches_per_epoch=6",
                                         "identities_per_batch=4", "images_per_identity=4", "num_workers=0",
                                         "log_every_steps=1", f"work_dir={tmp_path}"])
-    job = TripletJob(settings, load_training_data(settings), torch.device("cpu"), finetune=BACKBONE, progress=False)
+    stage = build_stage("triplet", settings, load_training_data(settings), torch.device("cpu"),
+                        init=read_checkpoint(BACKBONE), progress=False)
     if collapse:
         with torch.no_grad():
-            for p in job.net.layers["fc9_1"].parameters():
+            for p in stage.net.layers["fc9_1"].parameters():
                 p.zero_()
     run_dir = create_run_dir(settings["work_dir"], "triplet", settings)
-    TrainLoop(job, settings, run_dir, 1, torch.device("cpu")).run()
+    TrainLoop(stage, settings, run_dir, 1, settings["triplet_lr"], torch.device("cpu")).run()
     with open(run_dir / "metrics.csv") as f:
         return list(csv.DictReader(f))
 

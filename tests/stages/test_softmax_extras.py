@@ -12,8 +12,8 @@ from tripletloss.engine.checkpoint import load_checkpoint, step_checkpoints
 from tripletloss.errors import ConfigError
 from tripletloss.losses import center_update
 from tripletloss.settings import load_settings
-from tripletloss.stages.job import load_training_data
-from tripletloss.stages.softmax import SoftmaxJob
+from tripletloss.stages.factory import build_stage
+from tripletloss.stages.training_data import load_training_data
 
 CPU = torch.device("cpu")
 TERMS = ["center_loss=0.1", "center_loss_alpha=0.5", "prelogits_norm=0.01", "prelogits_norm_p=1.5"]
@@ -29,18 +29,19 @@ def overrides(tmp_path, orl_dir):
 
 
 def one_step(overrides):
-    """Build the job from seed 0 and run one batch forward and backward (no optimizer step).
+    """Build the stage from seed 0 and run one batch forward and backward (no optimizer step).
 
-    Returns (job, inputs/labels, loss, stats, {param: grad}, [buffers], torch RNG state afterwards).
+    Returns (stage, inputs/labels, loss, stats, {param: grad}, [buffers], torch RNG state afterwards).
     """
     settings = load_settings(overrides=overrides)
     rng.seed_everything(settings["seed"])
-    job = SoftmaxJob(settings, load_training_data(settings), CPU)
-    images, labels, _ = next(iter(job.source))
-    loss, stats = job.objective(images, labels, 0)
+    stage = build_stage("softmax", settings, load_training_data(settings), CPU)
+    batch = next(iter(stage.batches))
+    loss, stats = stage.objective(stage.net, batch, 0)
     loss.backward()
-    grads = {name: p.grad.clone() for name, p in job.net.layers.named_parameters()}
-    return job, (images, labels), loss, stats, grads, [b.clone() for b in job.net.buffers()], torch.get_rng_state()
+    grads = {name: p.grad.clone() for name, p in stage.net.layers.named_parameters()}
+    return (stage, (batch.inputs, batch.labels), loss, stats, grads, [b.clone() for b in stage.net.buffers()],
+            torch.get_rng_state())
 
 
 def test_switching_the_terms_on_changes_only_the_backbone_gradient(overrides):
@@ -58,14 +59,14 @@ def test_switching_the_terms_on_changes_only_the_backbone_gradient(overrides):
 
 
 def test_centres_move_by_facenets_rule_after_the_step(overrides):
-    job, (images, labels), *_ = one_step(overrides + TERMS)
-    assert torch.equal(job.centers.value, torch.zeros(8, 32))  # the loss used the centres before the update
-    job.after_step()
+    stage, (images, labels), *_ = one_step(overrides + TERMS)
+    assert torch.equal(stage.centers.value, torch.zeros(8, 32))  # the loss used the centres before the update
+    stage.after_step()
     with torch.no_grad():
-        features = job.net(images, ["embedding"])["embedding"]  # train mode: the step's own batch statistics
+        features = stage.net(images, ["embedding"])["embedding"]  # train mode: the step's own batch statistics
     expected = center_update(features, labels, torch.zeros(8, 32), 0.5)
-    torch.testing.assert_close(job.centers.value, expected)
-    assert job.centers.value.abs().sum() > 0
+    torch.testing.assert_close(stage.centers.value, expected)
+    assert stage.centers.value.abs().sum() > 0
 
 
 def test_resume_with_centres_is_bit_identical(overrides, tmp_path):
@@ -73,7 +74,7 @@ def test_resume_with_centres_is_bit_identical(overrides, tmp_path):
     _, run_dir = run_stage("softmax", overrides[-3].split("=", 1)[1], sets, epochs=2)
     steps = step_checkpoints(run_dir)
     assert steps[-1].name == "step-10.pt"
-    centres = load_checkpoint(steps[-1])["job_state"]["centers"]
+    centres = load_checkpoint(steps[-1])["stage_state"]["centers"]
     assert centres.shape == (8, 32) and centres.abs().sum() > 0
     copy = tmp_path / "copy" / run_dir.name
     shutil.copytree(run_dir, copy)
@@ -83,11 +84,11 @@ def test_resume_with_centres_is_bit_identical(overrides, tmp_path):
     for name in ("model.pt", "step-10.pt"):
         ours, ref = load_checkpoint(copy / name), load_checkpoint(run_dir / name)
         assert all(torch.equal(ours["model"][k], v) for k, v in ref["model"].items())
-    assert torch.equal(load_checkpoint(copy / "step-10.pt")["job_state"]["centers"], centres)
+    assert torch.equal(load_checkpoint(copy / "step-10.pt")["stage_state"]["centers"], centres)
 
 
 def test_a_net_without_the_needed_output_is_one_line(overrides, tmp_path):
     (tmp_path / "nets" / "softmax.yaml").write_text(TINY_SOFTMAX_DROPOUT.replace(", embedding: bn8", ""))
     settings = load_settings(overrides=overrides + ["center_loss=0.1"])
     with pytest.raises(ConfigError, match="no 'embedding' output, needed by center_loss / prelogits_norm"):
-        SoftmaxJob(settings, load_training_data(settings), CPU)
+        build_stage("softmax", settings, load_training_data(settings), CPU)

@@ -11,8 +11,8 @@ from tripletloss.engine import rng
 from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.inference import compute_outputs
 from tripletloss.settings import load_settings
-from tripletloss.stages.job import load_training_data
-from tripletloss.stages.triplet import TripletJob
+from tripletloss.stages.factory import build_stage
+from tripletloss.stages.training_data import load_training_data
 
 
 def all_triplets_loss(emb, labels, margin=0.2):
@@ -35,7 +35,7 @@ def two_stage_run(tmp_path_factory, orl_dir):
     settings = load_settings(overrides=overrides + [f"data_dir={orl}"])
     data = load_training_data(settings)
     rng.seed_everything(settings["seed"])
-    initial = TripletJob(settings, data, torch.device("cpu"), progress=False).net
+    initial = build_stage("triplet", settings, data, torch.device("cpu"), progress=False).net
     state, run_dir = run_stage("triplet", orl, overrides, epochs=4)
     return settings, data, initial, run_dir
 

@@ -2,7 +2,7 @@
 import pytest
 
 from tripletloss.errors import UserError
-from tripletloss.stages.job import load_training_data
+from tripletloss.stages.training_data import load_training_data
 
 
 def settings(data_dir, ids):

@@ -13,6 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tripletloss import resources
+from tripletloss.console import say
 from tripletloss.data.folders import image_counts
 from tripletloss.data.pairs import make_pairs, write_pairs
 
@@ -328,6 +329,6 @@ def ensure_default_validation():
 def ensure_default_dataset():
     """Generate the default synthetic dataset if it is missing or stale (with a progress bar); returns its Path."""
     out_dir = default_dataset_dir()
-    print(f"Using the built-in SYNTHETIC face dataset ({out_dir}); set data_dir in config.py or pass --data-dir "
-          "to train on real faces")
+    say(f"Using the built-in SYNTHETIC face dataset ({out_dir}); set data_dir in config.py or pass --data-dir "
+        "to train on real faces")
     return generate_synthetic_faces(out_dir, progress=True)

@@ -8,18 +8,19 @@ What each process does differently, and what keeps them in step:
   - samplers build the same global batches from (seed, epoch) and each rank keeps its slice;
   - DDP averages gradients, so every rank applies the same update (BatchNorm statistics follow rank 0);
   - stage 2 gathers every rank's embeddings (`gather_batch`) and mines over the whole global batch;
-  - only rank 0 writes run directories, checkpoints and logs; checkpoints keep every rank's RNG state;
+  - only rank 0 writes run directories, checkpoints and logs, and prints notes (tripletloss.console); checkpoints
+    keep every rank's RNG state;
   - decisions that change the control flow (a stop signal, a NaN loss, an improved metric) are agreed by all ranks.
 """
 import atexit
 import os
-import sys
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from tripletloss.console import say
 from tripletloss.errors import ConfigError
 from tripletloss.engine.device import pick_device
 
@@ -75,23 +76,6 @@ def setup(device_setting):
             _CPU_GROUP.append(dist.new_group(backend="gloo", timeout=TIMEOUT))
         atexit.register(_shutdown)
     return device
-
-
-def print_only_on_main():
-    """On ranks other than 0, make print() to stdout do nothing (as torchvision's reference scripts do), so notes
-    and reports appear once per run; print() to stderr (errors) still works on every rank. Works before setup():
-    under torchrun the rank is read from RANK. Returns nothing."""
-    if (int(os.environ["RANK"]) if launched() else rank()) == 0:
-        return
-    import builtins
-
-    builtin_print = builtins.print
-
-    def print_to_stderr_only(*args, file=None, **kwargs):
-        if file is not None and file is not sys.stdout:
-            builtin_print(*args, file=file, **kwargs)
-
-    builtins.print = print_to_stderr_only
 
 
 def _cpu_group():
@@ -186,9 +170,8 @@ def own_rng_state(ckpt):
     states = ckpt.get("rng_ranks") or [ckpt["rng"]]
     if len(states) == world_size():
         return states[rank()]
-    if rank() == 0:
-        print(f"note: checkpoint written by {len(states)} process(es), resuming with {world_size()}: "
-              f"batches and random draws from here on differ from the original run")
+    say(f"note: checkpoint written by {len(states)} process(es), resuming with {world_size()}: batches and random "
+        "draws from here on differ from the original run")
     return ckpt["rng"]
 
 

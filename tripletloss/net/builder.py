@@ -92,10 +92,11 @@ class Net(nn.Module):
             pending.discard(layer["top"])
         return {k: blobs[b] for k, b in blob_of.items()}
 
-    def param_groups(self, base_lr, weight_decay):
+    def param_groups(self, weight_decay):
         """Return optimizer param groups: one per (lr_mult, decay_mult) pair, frozen parameters left out.
 
-        Each group carries lr = base_lr * lr_mult and weight_decay = weight_decay * decay_mult.
+        Each group carries its lr_mult (the training loop sets its rate to the learning rate times lr_mult) and
+        weight_decay = `weight_decay` * decay_mult.
         """
         decay = {layer["name"]: layer["decay_mult"] for layer in self.spec["layers"]}
         groups = {}
@@ -106,8 +107,7 @@ class Net(nn.Module):
                     continue
                 key = (lr_mult, self._mult(name, pname, decay))
                 groups.setdefault(key, []).append(p)
-        return [{"params": ps, "lr": base_lr * lr, "weight_decay": weight_decay * dm, "lr_mult": lr}
-                for (lr, dm), ps in groups.items()]
+        return [{"params": ps, "weight_decay": weight_decay * dm, "lr_mult": lr} for (lr, dm), ps in groups.items()]
 
     @staticmethod
     def _mult(layer_name, param_name, mults):

@@ -13,7 +13,8 @@ from torch import nn
 
 @dataclass
 class LayerType:
-    """A registered layer type: its builder and the parameters it requires / accepts (with defaults)."""
+    """A registered layer type: its builder, the parameters it requires / accepts (with defaults), and whether it
+    takes several bottoms (multi_input; spec.check_spec refuses more than one bottom otherwise)."""
     build: callable
     required: tuple = ()
     optional: dict = field(default_factory=dict)

@@ -128,7 +128,8 @@ def _mult_pair(value, where, key):
 
 
 def check_spec(spec):
-    """Check names are unique, bottoms exist and outputs name blobs; raise NetSpecError naming file and layer."""
+    """Check names are unique, bottoms exist (one per layer unless its type takes several: LayerType.multi_input)
+    and outputs name blobs; raise NetSpecError naming file and layer."""
     blobs, names = {"data"}, set()
     net_input = spec["input"] if isinstance(spec["input"], dict) else {}
     if not all(type(net_input.get(k, 3)) is int and net_input.get(k, 3) > 0 for k in ("size", "channels")) \
@@ -142,7 +143,10 @@ def check_spec(spec):
             raise NetSpecError(f"{where}: layer names must be unique and contain no '.'")
         names.add(layer["name"])
         bottoms = layer.setdefault("bottom", previous)
-        for b in bottoms if isinstance(bottoms, list) else [bottoms]:
+        bottoms = bottoms if isinstance(bottoms, list) else [bottoms]
+        if len(bottoms) != 1 and not LAYER_TYPES[layer["type"]].multi_input:
+            raise NetSpecError(f"{where}: a '{layer['type']}' layer takes one bottom, got {len(bottoms)}")
+        for b in bottoms:
             if b not in blobs:
                 raise NetSpecError(f"{where}: bottom '{b}' is not produced by an earlier layer")
         previous = layer.setdefault("top", layer["name"])

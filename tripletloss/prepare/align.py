@@ -6,7 +6,6 @@ resumes) and writing each output atomically (temp file + rename). Images without
 OUT/align_report.tsv (source path, reason); OUT/alignment.json records the template, size and margin.
 """
 import multiprocessing
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import torch
 
+from tripletloss.console import say
 from tripletloss.data.folders import image_files, subfolders
 from tripletloss.engine.checkpoint import load_checkpoint, save_atomic
-from tripletloss.errors import UserError
+from tripletloss.errors import ConfigError, UserError
 from tripletloss.inference import compute_outputs, net_from_checkpoint
-from tripletloss.settings import resolve_path
+from tripletloss.resources import resolve_path
 
 CACHE_DIR = "teacher_cache"
 
@@ -81,7 +82,7 @@ def _load_cache(path, copies):
 def teacher_targets(settings, paths, device, progress=True):
     """The distillation targets of the training images `paths`: (descriptors (2, N, D), has_copy (N,)).
 
-    Loaded from the cache when its key matches, else computed (progress bar) and cached. Prints how many images
+    Loaded from the cache when its key matches, else computed (progress bar) and cached. Says how many images
     have a teacher copy; raises UserError naming teacher_data_dir when none has.
     """
     teacher, roots = resolve_path(settings["teacher"]), settings["teacher_data_dir"]
@@ -90,14 +91,27 @@ def teacher_targets(settings, paths, device, progress=True):
     if not found:
         raise UserError(f"teacher_data_dir {roots}: none of the {len(paths)} training images has a copy there "
                         "(same identity folder and file name)")
-    print(f"teacher: {found} of {len(paths)} training images have a copy in {roots}; "
-          f"{len(paths) - found} get no distillation term")
+    say(f"teacher: {found} of {len(paths)} training images have a copy in {roots}; "
+        f"{len(paths) - found} get no distillation term")
     path = Path(settings["work_dir"]) / CACHE_DIR / f"{cache_key(teacher, copies)}.pt"
     if path.is_file():
-        print(f"teacher: descriptors from {path}")
+        say(f"teacher: descriptors from {path}")
         return _load_cache(path, copies)
-    print(f"teacher: computing descriptors with {teacher} (cached in {path})")
+    say(f"teacher: computing descriptors with {teacher} (cached in {path})")
     descriptors, has_copy = compute_descriptors(teacher, copies, device, settings["num_workers"], progress)
     save_atomic({"copies": _manifest(copies), "descriptors": descriptors,
                  "has_copy": has_copy}, path)
     return descriptors, has_copy
+
+
+@torch.no_grad()
+def check_distill_width(net, width, net_setting, device):
+    """ConfigError naming `net_setting` (e.g. "softmax_net x.yaml") unless the `distill` output of `net` (on
+    `device`) is `width`-d, the teacher's descriptor width."""
+    was_training, size = net.training, net.input_size
+    zeros = torch.zeros(2, net.spec["input"].get("channels", 3), size, size, device=device)
+    own = net.eval()(zeros, ["distill"])["distill"].flatten(1).shape[1]
+    net.train(was_training)
+    if own != width:
+        raise ConfigError(f"{net_setting}: its 'distill' output is {own}-d but the teacher's descriptor is "
+                          f"{width}-d")
