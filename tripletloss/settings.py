@@ -20,15 +20,19 @@ from tripletloss.settings_schema import SCHEMA, describe, stage_keys
 ADDED_LATER = {key: setting.before for key, setting in SCHEMA.items() if setting.before is not None}
 
 
-def read_config_file(path):
+def read_config_file(path, _including=()):
     """Run the config file at `path`; return {key: value} of its settings (lower-case, non-module globals).
 
     A file that sets `BASE_CONFIG = "other.py"` (relative to itself) starts from that file's settings and
-    overrides only those it sets (the recipes/ files build on the repository's config.py this way).
+    overrides only those it sets (the recipes/ files build on the repository's config.py this way). A chain of
+    BASE_CONFIG files that comes back to one of its files is a ConfigError naming the chain.
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    if path.resolve() in _including:
+        chain = " -> ".join(str(p) for p in (*_including, path.resolve()))
+        raise ConfigError(f"{path}: BASE_CONFIG goes round in a circle ({chain})")
     try:
         values = runpy.run_path(str(path))
     except SystemExit as exc:  # a config file has no business ending the program
@@ -36,7 +40,8 @@ def read_config_file(path):
                           f"values") from None
     except Exception as exc:  # a user's syntax error or exception, reported in one line
         raise ConfigError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
-    base = read_config_file(path.parent / values["BASE_CONFIG"]) if "BASE_CONFIG" in values else {}
+    including = (*_including, path.resolve())
+    base = read_config_file(path.parent / values["BASE_CONFIG"], including) if "BASE_CONFIG" in values else {}
     return dict(base, **{k: v for k, v in values.items()
                          if not k.startswith("_") and k.islower() and not isinstance(v, types.ModuleType)})
 

@@ -50,3 +50,16 @@ def test_resuming_a_checkpoint_saved_before_new_settings_existed_keeps_its_arith
     ckpt = {"config": old, "state": {}, "optimizer": {}, "stage": "softmax"}
     saved = train._resumed_settings(ckpt, tmp_path / "step-1.pt", train.parse_args(["--stage", "softmax"]))
     assert saved == dict(old, **ADDED_LATER) and saved["channels_last"] is False
+
+
+def test_base_config_chain_builds_on_its_base_and_a_circle_is_one_error(tmp_path):
+    from tripletloss.resources import path as bundled
+    (tmp_path / "base.py").write_text(f'BASE_CONFIG = "{bundled("config.py")}"\nseed = 7\n')
+    (tmp_path / "top.py").write_text('BASE_CONFIG = "base.py"\nmargin = 0.3\n')
+    settings = load_settings(tmp_path / "top.py")
+    assert settings["seed"] == 7 and settings["margin"] == 0.3
+    (tmp_path / "a.py").write_text('BASE_CONFIG = "b.py"\nseed = 1\n')
+    (tmp_path / "b.py").write_text('BASE_CONFIG = "a.py"\nseed = 2\n')
+    circle = r"a\.py: BASE_CONFIG goes round in a circle \(.*a\.py -> .*b\.py -> .*a\.py\)"
+    with pytest.raises(ConfigError, match=circle):
+        load_settings(tmp_path / "a.py")
