@@ -43,14 +43,14 @@ def load_checkpoint(path):
 
 
 #: Entries of a checkpoint and their types; a checkpoint of a stage must hold those marked True.
-RECORD = {"net": (dict, False), "model": (dict, True), "preprocess": (dict, True)}
+RECORD = {"net": (dict, False), "model": (dict, True), "live_model": (dict, False), "preprocess": (dict, True)}
 PREPROCESS = {"size": int, "resize": int, "mean": list, "std": list}
 
 
 def check_record(ckpt, path):
     """Raise CheckpointError naming `path` when checkpoint dict `ckpt` (damaged or tampered with) lacks an entry
     its stage needs (RECORD), holds one of another type, lacks a PREPROCESS key, or when its weights hold NaN/inf
-    (check_finite)."""
+    (check_finite), the trained weights beside a moving average (`live_model`, what a resume continues) too."""
     for key, (kind, needed) in RECORD.items():
         if (key in ckpt or needed and "stage" in ckpt) and not isinstance(ckpt.get(key), kind):
             raise CheckpointError(f"{path}: damaged checkpoint: '{key}' is missing or not a {kind.__name__}")
@@ -58,7 +58,8 @@ def check_record(ckpt, path):
         if not isinstance(ckpt["preprocess"].get(key), kind):
             raise CheckpointError(f"{path}: damaged checkpoint: preprocess '{key}' is missing or not a "
                                   f"{kind.__name__}")
-    check_finite(ckpt.get("model", {}), path)
+    for key in ("model", "live_model"):
+        check_finite(ckpt.get(key, {}), path)
 
 
 def first_nonfinite(state):
