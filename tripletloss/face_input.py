@@ -33,7 +33,7 @@ class FaceAligner:
             total=len(set(paths)), desc="align", unit="img", disable=not progress, dynamic_ncols=True))
         failed = sorted(src for src, (face, _) in found.items() if face is None)
         for src in failed:
-            print(f"no face: {src} ({found[src][1]})", file=sys.stderr)
+            print(f"left out: {src} ({found[src][1]})", file=sys.stderr)  # no face, or not decodable
         for src, (face, note) in sorted(found.items()):
             if face is not None and note:  # aligned from the --fallback box, not from a detected face
                 print(f"{note}: {src}", file=sys.stderr)

@@ -75,7 +75,7 @@ def test_raw_photos_embed_as_their_aligned_files_and_faceless_photos_are_left_ou
     emb, found = embedder.embed_faces(files + aligned[:1], progress=False)  # an aligned 96 px file is kept as is
     assert found.tolist() == [True] * 6 + [False, True] and emb.shape == (7, 8)
     err = capsys.readouterr().err
-    assert f"no face: {files[-1]} (no face found" in err and "1 of 8 images without a usable face" in err
+    assert f"left out: {files[-1]} (no face found" in err and "1 of 8 images without a usable face" in err
     assert np.allclose(emb, Embedder(net, preprocess).embed_paths(aligned + aligned[:1], progress=False),
                        atol=1e-6)
 
@@ -95,4 +95,14 @@ def test_inference_takes_align_face_options_and_names_fallback_faces(raw_and_ali
     assert all(face is not None for face in faces)        # the grey photo is aligned from the centred box...
     err = capsys.readouterr().err
     assert f"fallback: no face detected, landmarks from a centred box of 0.44 x the image: {files[-1]}" in err
-    assert "no face:" not in err                          # ...and named, never silently mixed in
+    assert "left out:" not in err                         # ...and named, never silently mixed in
+
+
+def test_an_undecodable_photo_is_named_with_its_reason_not_as_faceless(tmp_path, capsys):
+    pytest.importorskip("dlib")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    assert FaceAligner(align_options(INNER)).faces([broken], progress=False) == [None]
+    err = capsys.readouterr().err
+    assert f"left out: {broken} (cannot decode image" in err
+    assert "1 of 1 images without a usable face: left out" in err
