@@ -129,7 +129,8 @@ class TrainLoop:
         self.schedule = read_schedule_file(resolve_path(schedule)) if self.base_lr == STOP else None
         self.health = HealthMonitor(settings["margin"], settings["health_intervals"])
         self.times = StepTimes()
-        say(f"precision: {precision.resolve(settings['precision'], device)} (precision={settings['precision']})")
+        self.precision = precision.resolve(settings["precision"], device)
+        say(f"precision: {self.precision} (precision={settings['precision']})")
 
     def _enter_phase(self, phase):
         """Apply the stage's phase `phase` and build its model wrapper and optimizer, unless it is the current one."""
@@ -137,7 +138,7 @@ class TrainLoop:
             self.phase = phase
             self.stage.apply_phase(phase)
             model = distributed.wrap(self.stage.net, self.device)  # DDP registers the trainable params
-            self.model = precision.wrap(model, self.settings["precision"], self.device)
+            self.model = precision.wrap(model, self.precision, self.device)
             groups = self.stage.net.param_groups(self.settings["weight_decay"])
             set_learning_rate(groups, max(self._lr(), 0.0))
             self.optimizer = make_optimizer(groups, self.settings)

@@ -26,12 +26,11 @@ class Stage(abc.ABC):
     - `after_step()`, `training_state()` and `load_training_state(state)`: state besides weights and optimizer;
     - `evaluate(epoch)`: validation metrics or None; `model_record()`: the inference part of a checkpoint.
 
-    Subclasses set `name` and `net_setting` (the YAML setting of their net) and implement `required_outputs` and
-    `objective`.
+    Subclasses set `name` (their YAML setting is settings_schema's `net` role of it) and implement
+    `required_outputs` and `objective`.
     """
 
     name = None
-    net_setting = None
     finetuning = False  # initialised from another model with a freeze schedule (softmax --finetune)
 
     def __init__(self, net, batches, settings, preprocess, classes, yaml_variables, device):

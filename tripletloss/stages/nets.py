@@ -6,6 +6,7 @@ from tripletloss.errors import ConfigError, NetSpecError
 from tripletloss.net import build_net
 from tripletloss.net.spec import input_of
 from tripletloss.resources import resolve_path
+from tripletloss.settings_schema import stage_key
 
 
 def check_input_size(settings, key):
@@ -20,13 +21,13 @@ def check_input_size(settings, key):
 
 
 def build_stage_net(stage_class, settings, yaml_variables):
-    """Build the net of `stage_class`'s YAML setting (its `net_setting`) with `yaml_variables`
+    """Build the net of `stage_class`'s YAML setting (settings_schema's `net` role) with `yaml_variables`
     (the values of its $variables); return it.
 
     ConfigError naming the setting, the YAML and the output when the net lacks an output the stage reads
     (stage_class.required_outputs).
     """
-    key = stage_class.net_setting
+    key = stage_key(stage_class.name, "net")
     net = build_net(resolve_path(settings[key]), yaml_variables)
     outputs = net.spec["outputs"]
     for name, reader in stage_class.required_outputs(settings, outputs).items():

@@ -24,7 +24,6 @@ class SoftmaxStage(Stage):
     """Cross-entropy training of the whole net; when fine-tuning, the classifier first, then unfrozen."""
 
     name = "softmax"
-    net_setting = "softmax_net"
 
     def __init__(self, net, batches, settings, preprocess, classes, yaml_variables, device, finetuning=False):
         """Stage's arguments, and `finetuning`: the net starts from another model (with a freeze schedule)."""

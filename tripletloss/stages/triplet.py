@@ -18,7 +18,6 @@ class TripletStage(Stage):
     """Triplet-loss training of the layers the YAML leaves trainable (fc9_1 by default)."""
 
     name = "triplet"
-    net_setting = "triplet_net"
 
     @classmethod
     def required_outputs(cls, settings, available):
