@@ -15,8 +15,8 @@ from tripletloss.resources import resolve_path
 from tripletloss.settings_schema import SCHEMA, describe, stage_keys
 
 #: Settings added after runs were saved, each with the value that continues such a run exactly: a checkpoint whose
-#: saved settings lack one resumes with this value (channels_last changes the arithmetic; the decode cache does not;
-#: the recipes options are off, health_intervals 0 printing no warnings, as before they existed).
+#: saved settings lack one resumes with this value (channels_last and precision change the arithmetic; the decode
+#: cache does not; the recipes options are off, health_intervals 0 printing no warnings, as before they existed).
 ADDED_LATER = {key: setting.before for key, setting in SCHEMA.items() if setting.before is not None}
 
 

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from tests.helpers.gradients import numeric_gradient, value_and_grad
+from tests.helpers.tiny import run_stage, tiny_overrides
 from tripletloss.errors import NetSpecError
+from tripletloss.evaluation.runlog import read_metrics
 from tripletloss.losses import margin_cross_entropy
 from tripletloss.net import build_net
 from tripletloss.stages.softmax import logit_margin
@@ -88,9 +90,6 @@ outputs: {logits: fc9, embedding: bn8}
 def test_stage1_trains_with_the_margin(tmp_path, orl_dir):
     """Same seed and data: the first step's loss is higher with a margin (it enters training), and CosFace's
     stage 1 learns (mean batch accuracy of the last epoch well above chance, 1 in 40)."""
-    from tests.helpers.tiny import tiny_overrides
-    from tests.helpers.tiny import run_stage
-    from tripletloss.evaluation.runlog import read_metrics
     first_loss, last_accuracy = {}, {}
     for margin in (0.0, 0.2):
         overrides = tiny_overrides(tmp_path / str(margin))

@@ -109,6 +109,12 @@ class CachedImageBatches(Batches):
         return None if self.undecodable[index] else True
 
 
+def training_dataset(paths, labels, preprocess, settings):
+    """The FaceDataset of training images decoded one at a time, augmented as the settings say (flip, rotation)."""
+    return FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
+                       random_rotate=settings["random_rotate"])
+
+
 def image_batches(paths, labels, preprocess, sampler, settings, device, progress=True):
     """A stage's batches over image files: CachedImageBatches with `decode_cache` (the cache built or updated
     first, by the main process first under torchrun), else ImageBatches decoding every epoch.
@@ -119,9 +125,8 @@ def image_batches(paths, labels, preprocess, sampler, settings, device, progress
     """
     per_image = settings["random_rotate"] or preprocess.get("standardize")
     if per_image or not settings["decode_cache"]:
-        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
-                              random_rotate=settings["random_rotate"])
-        return ImageBatches(dataset, sampler, settings["num_workers"], device)
+        return ImageBatches(training_dataset(paths, labels, preprocess, settings), sampler, settings["num_workers"],
+                            device)
     decoded = distributed.main_first(open_decode_cache, paths, preprocess, settings["work_dir"],
                                      settings["num_workers"], progress)
     return CachedImageBatches(decoded, paths, labels, sampler, preprocess, settings["augment_flip"], device)

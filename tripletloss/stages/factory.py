@@ -1,14 +1,13 @@
 """Building a stage ready to train: the net built and started from its checkpoint, the batches made (decode,
 feature and teacher caches built or read), notes said; the stage classes get ready objects and do no I/O."""
 from tripletloss.console import is_main, say
-from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import ShuffledBatches
 from tripletloss.data.transforms import inherit_preprocess, make_preprocess
 from tripletloss.engine.distributed import main_first
 from tripletloss.engine.run_dir import final_model
 from tripletloss.errors import ConfigError
 from tripletloss.prepare.record import with_alignment
-from tripletloss.stages.batches import FeatureBatches, TeacherBatches, image_batches
+from tripletloss.stages.batches import FeatureBatches, TeacherBatches, image_batches, training_dataset
 from tripletloss.stages.features import cache_features, cacheable_top
 from tripletloss.stages.nets import build_stage_net, on_device
 from tripletloss.stages.restore import init_from_checkpoint, read_checkpoint
@@ -47,8 +46,7 @@ def _softmax_stage(settings, data, device, init, rank, world_size, progress):
     if settings["teacher"]:  # decoded per epoch (no decode cache): the teacher's rows follow the loaded images
         descriptors, has_teacher = main_first(teacher_targets, settings, paths, device, progress)  # rank 0 first
         check_distill_width(net, descriptors.shape[2], f"softmax_net {settings['softmax_net']}", device)
-        dataset = FaceDataset(paths, labels, preprocess, train=True, random_flip=settings["augment_flip"],
-                              random_rotate=settings["random_rotate"])
+        dataset = training_dataset(paths, labels, preprocess, settings)
         batches = TeacherBatches(dataset, sampler, settings["num_workers"], device, descriptors, has_teacher)
     else:
         batches = image_batches(paths, labels, preprocess, sampler, settings, device, progress)
