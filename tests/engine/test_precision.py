@@ -5,8 +5,7 @@ import shutil
 import pytest
 import torch
 
-from tests.helpers.tiny import tiny_overrides
-from tests.helpers.tiny import run_stage
+from tests.helpers.tiny import run_stage, tiny_overrides
 from tripletloss.engine import precision
 from tripletloss.engine.checkpoint import load_checkpoint
 from tripletloss.net import build_net

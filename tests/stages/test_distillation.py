@@ -10,21 +10,20 @@ import torch
 import torch.nn.functional as F
 
 import train
+from tests.helpers.tiny import run_stage, tiny_overrides
 from tripletloss import ROOT
-from tests.helpers.tiny import tiny_overrides
-from tests.helpers.tiny import run_stage
 from tripletloss.data.dataset import FaceDataset
 from tripletloss.data.samplers import ShuffledBatches
 from tripletloss.data.transforms import flip_coin
 from tripletloss.engine.checkpoint import FORMAT, load_checkpoint, save_atomic
-from tripletloss.errors import UserError
+from tripletloss.errors import ConfigError, UserError
 from tripletloss.inference import compute_outputs, net_from_checkpoint
 from tripletloss.net import build_net
 from tripletloss.settings import load_settings
 from tripletloss.stages.batches import TeacherBatches
 from tripletloss.stages.restore import init_from_checkpoint, read_checkpoint
+from tripletloss.stages.teacher import check_distill_width, copy_index, matching_copies, teacher_targets
 from tripletloss.stages.training_data import load_training_data
-from tripletloss.stages.teacher import copy_index, matching_copies, teacher_targets
 
 CPU = torch.device("cpu")
 TEACHER = """
@@ -208,3 +207,11 @@ def test_stage2_on_a_distilled_model_starts_from_its_distilled_embedding(tmp_pat
     assert torch.equal(out["features"], distilled)
     torch.testing.assert_close(out["embedding"], F.normalize(distilled, dim=1))
     assert {"bn8", "distill"} <= set(net.frozen_layers()) and "fc9_1" not in net.frozen_layers()
+
+
+def test_a_distill_output_of_another_width_than_the_teachers_is_one_config_error():
+    net = build_net("prototxt_like/softmax_distill.yaml", {"num_classes": 3, "embedding_size": 16})
+    check_distill_width(net, 128, "softmax_net prototxt_like/softmax_distill.yaml")
+    with pytest.raises(ConfigError, match=r"softmax_distill\.yaml: its 'distill' output is 128-d but the teacher's "
+                                          r"descriptor is 64-d"):
+        check_distill_width(net, 64, "softmax_net prototxt_like/softmax_distill.yaml")

@@ -1,8 +1,7 @@
 """Stage 2 on cached backbone features gives the same model as stage 2 on images."""
 import torch
 
-from tests.helpers.tiny import tiny_overrides
-from tests.helpers.tiny import run_stage
+from tests.helpers.tiny import run_stage, tiny_overrides
 from tripletloss.engine.checkpoint import load_checkpoint
 
 

@@ -11,7 +11,8 @@ class Net(nn.Module):
     """A layer graph built from a spec. `net(images)` returns a dict {output name: tensor} of the spec's outputs.
 
     Layers whose lr_mult is 0 (weights and biases) are frozen: their parameters need no gradient and, if they are
-    BatchNorm-like, they stay in eval mode even when the net trains.
+    BatchNorm-like, they stay in eval mode even when the net trains. `blob_shapes` maps each blob to its shape
+    without the batch dimension, found while building.
     """
 
     def __init__(self, spec):
@@ -41,6 +42,7 @@ class Net(nn.Module):
                                    f"{[tuple(x.shape[1:]) for x in inputs]}: {msg}") from None
             self.layers[layer["name"]] = module
             blobs[layer["top"]] = out
+        self.blob_shapes = {name: tuple(blob.shape[1:]) for name, blob in blobs.items()}
 
     @property
     def input_size(self):

@@ -45,7 +45,7 @@ def _softmax_stage(settings, data, device, init, rank, world_size, progress):
     progress = _shows_bars(progress)
     if settings["teacher"]:  # decoded per epoch (no decode cache): the teacher's rows follow the loaded images
         descriptors, has_teacher = main_first(teacher_targets, settings, paths, device, progress)  # rank 0 first
-        check_distill_width(net, descriptors.shape[2], f"softmax_net {settings['softmax_net']}", device)
+        check_distill_width(net, descriptors.shape[2], f"softmax_net {settings['softmax_net']}")
         dataset = training_dataset(paths, labels, preprocess, settings)
         batches = TeacherBatches(dataset, sampler, settings["num_workers"], device, descriptors, has_teacher)
     else:

@@ -9,6 +9,7 @@ bytes and every matched copy's path, size and modification time: changed data or
 key (computed afresh), never the old descriptors.
 """
 import hashlib
+import math
 from pathlib import Path
 
 import torch
@@ -104,14 +105,10 @@ def teacher_targets(settings, paths, device, progress=True):
     return descriptors, has_copy
 
 
-@torch.no_grad()
-def check_distill_width(net, width, net_setting, device):
-    """ConfigError naming `net_setting` (e.g. "softmax_net x.yaml") unless the `distill` output of `net` (on
-    `device`) is `width`-d, the teacher's descriptor width."""
-    was_training, size = net.training, net.input_size
-    zeros = torch.zeros(2, net.spec["input"].get("channels", 3), size, size, device=device)
-    own = net.eval()(zeros, ["distill"])["distill"].flatten(1).shape[1]
-    net.train(was_training)
+def check_distill_width(net, width, net_setting):
+    """ConfigError naming `net_setting` (e.g. "softmax_net x.yaml") unless the `distill` output of `net` is
+    `width`-d (flattened), the teacher's descriptor width."""
+    own = math.prod(net.blob_shapes[net.spec["outputs"]["distill"]])
     if own != width:
         raise ConfigError(f"{net_setting}: its 'distill' output is {own}-d but the teacher's descriptor is "
                           f"{width}-d")
