@@ -106,3 +106,18 @@ def test_an_undecodable_photo_is_named_with_its_reason_not_as_faceless(tmp_path,
     err = capsys.readouterr().err
     assert f"left out: {broken} (cannot decode image" in err
     assert "1 of 1 images without a usable face: left out" in err
+
+
+def test_an_in_process_aligner_loads_dlib_models_once_until_they_change(tmp_path, monkeypatch):
+    pytest.importorskip("dlib")
+    from tripletloss.prepare import align
+    loads = []
+    real = align.load_detector
+    monkeypatch.setattr(align, "_WORKER", {})
+    monkeypatch.setattr(align, "load_detector", lambda kind: loads.append(kind) or real(kind))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    for options in (align_options(INNER), align_options(INNER), align_options(INNER, detector="auto")):
+        FaceAligner(options).faces([broken], progress=False)
+    assert loads == ["hog", "auto"]
+    assert align._WORKER["options"].detector == "auto"

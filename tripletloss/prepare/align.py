@@ -188,9 +188,13 @@ _WORKER = {}
 
 
 def _init_worker(options):
-    """Load dlib's models once per process."""
-    _WORKER.update(options=options, detector=load_detector(options.detector),
-                   predictor=load_predictor(options.template.num_points))
+    """Set this process's AlignOptions; load dlib's models only when the detector or the landmark count differs
+    from the ones loaded (an in-process aligner called again, e.g. by repeated inference, reuses them)."""
+    models = (options.detector, options.template.num_points)
+    if _WORKER.get("models") != models:
+        _WORKER.update(models=models, detector=load_detector(options.detector),
+                       predictor=load_predictor(options.template.num_points))
+    _WORKER["options"] = options
 
 
 def face_of(src):
