@@ -2,8 +2,7 @@
 from pathlib import Path
 
 from tripletloss.commands.argtypes import positive_int
-from tripletloss.commands.model_args import add_model_arguments, embedder_from_args, keep_found
-from tripletloss.data.folders import scan_folders
+from tripletloss.commands.model_args import add_model_arguments, embed_labelled_faces, embedder_from_args
 from tripletloss.errors import UserError
 from tripletloss.evaluation.calibration import same_probability, threshold_for
 from tripletloss.evaluation.classifier import (
@@ -13,7 +12,6 @@ from tripletloss.evaluation.classifier import (
     save_classifier,
     train_classifier,
 )
-from tripletloss.outputs import file_target, refuse_inside
 
 
 def register(subparsers):
@@ -39,14 +37,10 @@ def register(subparsers):
 def run_train(args):
     """Embed the dataset (leaving out, with a warning, images that cannot be decoded), fit the classifier and
     save it."""
-    file_target(args.out, "--out")
-    refuse_inside(args.out, args.data_dir, "--out")
-    paths, labels, names = scan_folders(args.data_dir)
-    emb, found = embedder_from_args(args).embed_faces(paths, progress=True)
-    paths, identities = keep_found(found, paths, [names[i] for i in labels])
+    emb, paths, identities = embed_labelled_faces(args)
     clf = train_classifier(emb, identities, args.method, args.k)
     path = save_classifier(clf, args.out)
-    print(f"trained {args.method} on {len(paths)} images of {len(names)} identities; wrote {path}")
+    print(f"trained {args.method} on {len(paths)} images of {len(set(identities))} identities; wrote {path}")
     return 0
 
 

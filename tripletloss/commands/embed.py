@@ -1,15 +1,8 @@
 """`embed`: write the embeddings of a dataset (FILE.npy) with FILE.labels.csv beside it, optionally FILE.reps.csv."""
 import numpy as np
 
-from tripletloss.commands.model_args import (
-    add_jitter_argument,
-    add_model_arguments,
-    embedder_from_args,
-    keep_found,
-)
-from tripletloss.data.folders import scan_folders
+from tripletloss.commands.model_args import add_jitter_argument, add_model_arguments, embed_labelled_faces
 from tripletloss.evaluation.export import FORMATS, write_embeddings
-from tripletloss.outputs import file_target, refuse_inside
 
 
 def register(subparsers):
@@ -29,11 +22,7 @@ def register(subparsers):
 def run(args):
     """Embed every image under --data-dir (leaving out, with a warning, those that cannot be decoded) and write
     the files."""
-    file_target(args.out, "--out")
-    refuse_inside(args.out, args.data_dir, "--out")
-    paths, labels, names = scan_folders(args.data_dir)
-    emb, found = embedder_from_args(args).embed_faces(paths, flip=args.flip, progress=True)
-    paths, identities = keep_found(found, paths, [names[i] for i in labels])
+    emb, paths, identities = embed_labelled_faces(args, flip=args.flip)
     for path in write_embeddings(np.asarray(emb), paths, identities, args.out, args.format):
         print(f"wrote {path}")
     return 0

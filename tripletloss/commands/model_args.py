@@ -3,7 +3,9 @@ how their photos are aligned (the checkpoint's alignment record, --landmarks, --
 import sys
 
 from tripletloss.commands.face_args import add_face_arguments, face_options
+from tripletloss.data.folders import scan_folders
 from tripletloss.errors import UserError
+from tripletloss.outputs import file_target, refuse_inside
 from tripletloss.prepare.templates import TEMPLATES
 
 
@@ -84,3 +86,18 @@ def embedder_from_args(args):
 def keep_found(found, *columns):
     """Return each of `columns` (sequences over the same images) reduced to the images where `found` is True."""
     return tuple([item for item, ok in zip(column, found) if ok] for column in columns)
+
+
+def embed_labelled_faces(args, flip=False):
+    """Check that --out is a file that can be written outside --data-dir, then embed every image under --data-dir
+    (one sub-folder per identity) with the model of `args`, mirror-averaged with `flip`.
+
+    Returns (embeddings (N, D), paths, identity names) of the N images with a usable face; the others are named
+    on stderr and left out.
+    """
+    file_target(args.out, "--out")
+    refuse_inside(args.out, args.data_dir, "--out")
+    paths, labels, names = scan_folders(args.data_dir)
+    emb, found = embedder_from_args(args).embed_faces(paths, flip=flip, progress=True)
+    paths, identities = keep_found(found, paths, [names[i] for i in labels])
+    return emb, paths, identities
