@@ -13,7 +13,13 @@ from tripletloss.face_input import FaceAligner, align_options
 from tripletloss.inference import Embedder
 from tripletloss.net import build_net
 from tripletloss.prepare.align import AlignOptions, align_dataset
-from tripletloss.prepare.record import RECORD_NAME, alignment_of, read_record, with_alignment
+from tripletloss.prepare.record import (
+    RECORD_NAME,
+    alignment_of,
+    finetune_mismatch,
+    read_record,
+    with_alignment,
+)
 from tripletloss.prepare.templates import get_template
 
 INNER = {"template": "innerEyesAndBottomLip", "size": 96, "margin": 0}
@@ -27,6 +33,20 @@ def test_legacy_template_key_and_records_from_data_dirs(tmp_path):
     assert read_record(f"{tmp_path / 'a'}:{tmp_path / 'b'}")["template"] == "innerEyesAndBottomLip"
     assert with_alignment({"size": 96}, tmp_path / "b") == {"size": 96, "align": INNER}
     assert with_alignment({"size": 96}, tmp_path / "a") == {"size": 96}
+
+
+def test_fine_tuning_data_aligned_unlike_the_checkpoint_is_named_with_the_align_command(tmp_path):
+    (tmp_path / "chips").mkdir()
+    (tmp_path / "chips" / RECORD_NAME).write_text(json.dumps({"template": "dlib_chip_150", "size": 150, "margin": 0}))
+    (tmp_path / "same").mkdir()
+    (tmp_path / "same" / RECORD_NAME).write_text(json.dumps({**INNER, "tool": "x"}))
+    assert finetune_mismatch({"align": INNER}, tmp_path / "same", "M.pt") is None
+    assert finetune_mismatch({"size": 96}, tmp_path / "chips", "M.pt") is None      # the checkpoint names none
+    other = finetune_mismatch({"align": INNER}, tmp_path / "chips", "M.pt")
+    assert other == ("M.pt was trained on faces aligned with --landmarks innerEyesAndBottomLip --size 96, the "
+                     "data_dir faces were aligned with --landmarks dlib_chip_150 --size 150: `python -m tripletloss "
+                     "align RAW OUT --landmarks innerEyesAndBottomLip --size 96` aligns them the same way")
+    assert "have no alignment.json" in finetune_mismatch({"template": "dlib_chip_150"}, tmp_path / "raw", "M.pt")
 
 
 def args_for(tmp_path, **given):

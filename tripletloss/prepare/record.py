@@ -58,3 +58,18 @@ def with_alignment(preprocess, data_dir):
     if record is None:
         return preprocess
     return {**preprocess, "align": {key: record[key] for key in ("template", "size", "margin")}}
+
+
+def finetune_mismatch(preprocess, data_dir, source):
+    """Return a one-line warning when the faces of `data_dir` are not aligned like those a checkpoint was trained on
+    (its preprocess dict, loaded from file `source`): another template, size or margin in data_dir's record, or no
+    record at all. None when they match or the checkpoint records no alignment."""
+    wanted = alignment_of(preprocess)
+    if wanted is None:
+        return None
+    record = read_record(data_dir)
+    if record is not None and describe(record) == describe(wanted):
+        return None
+    have = f"were aligned with {describe(record)}" if record else f"have no {RECORD_NAME} (not aligned by `align`)"
+    return (f"{source} was trained on faces aligned with {describe(wanted)}, the data_dir faces {have}: "
+            f"`python -m tripletloss align RAW OUT {describe(wanted)}` aligns them the same way")

@@ -1,12 +1,12 @@
 """Building a stage ready to train: the net built and started from its checkpoint, the batches made (decode,
 feature and teacher caches built or read), notes said; the stage classes get ready objects and do no I/O."""
-from tripletloss.console import is_main, say
+from tripletloss.console import is_main, say, warn
 from tripletloss.data.samplers import ShuffledBatches
 from tripletloss.data.transforms import inherit_preprocess, make_preprocess
 from tripletloss.engine.distributed import main_first
 from tripletloss.engine.run_dir import final_model
 from tripletloss.errors import ConfigError
-from tripletloss.prepare.record import with_alignment
+from tripletloss.prepare.record import finetune_mismatch, with_alignment
 from tripletloss.stages.batches import FeatureBatches, TeacherBatches, image_batches, training_dataset
 from tripletloss.stages.features import cache_features, cacheable_top
 from tripletloss.stages.nets import build_stage_net, on_device
@@ -82,6 +82,9 @@ def _started_net(stage_class, settings, yaml_variables, init, device, skip=()):
     if init is not None:
         init_from_checkpoint(net, init, skip)
         preprocess = inherit_preprocess(init.contents["preprocess"], settings, init.path)
+        mismatch = finetune_mismatch(init.contents["preprocess"], settings["data_dir"], init.path)
+        if mismatch:
+            warn(mismatch)
     return on_device(net, settings, device), preprocess
 
 
