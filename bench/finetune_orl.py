@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.test_finetune import split_per_identity, val_accuracy  # noqa: E402
+from tests.stages.test_finetune import split_per_identity, val_accuracy  # noqa: E402
 from tests.helpers.tiny import run_stage  # noqa: E402
 from tripletloss import ROOT  # noqa: E402
 
