@@ -4,6 +4,7 @@ Each builder takes the layer's parameters (a dict, already checked against the t
 shapes of its bottom blobs, and returns an `nn.Module` whose forward takes the bottom tensors in order.
 New layer types are added here with `@register(...)`, and nowhere else.
 """
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -93,14 +94,6 @@ def _pool(p, shapes):
     return nn.AvgPool2d(p["kernel_size"], stride, p["pad"], ceil_mode=p["ceil_mode"], count_include_pad=False)
 
 
-def _flat_size(shape):
-    """The number of values in one sample of blob shape `shape` (what a flattening layer receives)."""
-    size = 1
-    for d in shape:
-        size *= d
-    return size
-
-
 class Linear(nn.Linear):
     """`nn.Linear` that flattens its input first, like Caffe's InnerProduct."""
 
@@ -110,7 +103,7 @@ class Linear(nn.Linear):
 
 @register("fc", "inner_product", required=("num_output",), optional={"bias": True, "weight_filler": "default"})
 def _fc(p, shapes):
-    layer = Linear(_flat_size(shapes[0]), p["num_output"], bias=p["bias"])
+    layer = Linear(math.prod(shapes[0]), p["num_output"], bias=p["bias"])
     if p["weight_filler"] not in FC_FILLERS:
         raise ValueError(f"weight_filler must be one of {', '.join(FC_FILLERS)} ('default': PyTorch's), "
                          f"got {p['weight_filler']!r}")
@@ -157,7 +150,7 @@ class CosineLinear(nn.Module):
 def _cosine(p, shapes):
     if p["scale"] <= 0 or not 0 <= p["margin"] < 1:
         raise ValueError(f"scale must be > 0 and margin in [0, 1), got scale {p['scale']}, margin {p['margin']}")
-    return CosineLinear(_flat_size(shapes[0]), p["num_output"], p["scale"], p["margin"])
+    return CosineLinear(math.prod(shapes[0]), p["num_output"], p["scale"], p["margin"])
 
 
 @register("dropout", optional={"ratio": 0.5})
