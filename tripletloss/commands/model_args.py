@@ -46,7 +46,7 @@ def chosen_alignment(args, preprocess):
     None with --aligned, when --data-dir already holds faces aligned that way (its alignment.json), or when
     neither the checkpoint nor --landmarks names a template (then with a one-line warning).
     """
-    from tripletloss.prepare.record import describe, read_record
+    from tripletloss.prepare.record import describe, read_record, same_alignment
     wanted = wanted_alignment(args, preprocess)
     if args.aligned:
         return None
@@ -56,7 +56,7 @@ def chosen_alignment(args, preprocess):
         return None
     folder = getattr(args, "data_dir", None) or getattr(args, "unlabelled", None)
     have = read_record(folder)
-    if have is not None and have != {**have, **wanted}:
+    if have is not None and not same_alignment(have, wanted):
         print(f"warning: {folder} was aligned with {describe(have)} but {args.model} expects "
               f"{describe(wanted)}: images are used as given", file=sys.stderr)
     return None if have is not None else wanted

@@ -11,6 +11,8 @@ from tripletloss.atomic import write_atomic
 from tripletloss.prepare.templates import TEMPLATES
 
 RECORD_NAME = "alignment.json"
+#: What an alignment is: the keys of a record that a checkpoint keeps and that two alignments must share.
+ALIGNMENT_KEYS = ("template", "size", "margin")
 
 
 def alignment_of_options(options):
@@ -52,12 +54,18 @@ def describe(alignment):
     return f"--landmarks {alignment['template']} --size {alignment['size']}{margin}"
 
 
+def same_alignment(record, alignment):
+    """True when a folder's alignment record `record` (None: the folder has none) names the template, size and
+    margin of `alignment` (a {template, size, margin} dict)."""
+    return record is not None and all(record.get(key) == alignment.get(key) for key in ALIGNMENT_KEYS)
+
+
 def with_alignment(preprocess, data_dir):
     """Return `preprocess` with "align" set from `data_dir`'s alignment record (unchanged when it has none)."""
     record = read_record(data_dir)
     if record is None:
         return preprocess
-    return {**preprocess, "align": {key: record[key] for key in ("template", "size", "margin")}}
+    return {**preprocess, "align": {key: record[key] for key in ALIGNMENT_KEYS}}
 
 
 def finetune_mismatch(preprocess, data_dir, source):
@@ -68,7 +76,7 @@ def finetune_mismatch(preprocess, data_dir, source):
     if wanted is None:
         return None
     record = read_record(data_dir)
-    if record is not None and describe(record) == describe(wanted):
+    if same_alignment(record, wanted):
         return None
     have = f"were aligned with {describe(record)}" if record else f"have no {RECORD_NAME} (not aligned by `align`)"
     return (f"{source} was trained on faces aligned with {describe(wanted)}, the data_dir faces {have}: "
