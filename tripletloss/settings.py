@@ -11,7 +11,6 @@ from pathlib import Path
 from tripletloss import resources
 from tripletloss.engine.lr_file import read_schedule_file
 from tripletloss.errors import ConfigError
-from tripletloss.resources import resolve_path
 from tripletloss.settings_schema import SCHEMA, describe, stage_keys
 
 #: Settings added after runs were saved, each with the value that continues such a run exactly: a checkpoint whose
@@ -98,7 +97,7 @@ def _check_relations(v, source):
     if v["lfw_dir"] and not Path(v["lfw_dir"]).is_dir():
         raise ConfigError(f"{source}: lfw_dir '{v['lfw_dir']}' is not a directory")
     for key in stage_keys("net"):
-        if not resolve_path(v[key]).is_file():
+        if not resources.resolve_path(v[key]).is_file():
             raise ConfigError(f"{source}: {key} '{v[key]}' does not exist")
     _check_teacher(v, source)
     _check_recipe_options(v, source)
@@ -110,7 +109,7 @@ def _check_recipe_options(v, source):
     if from_file:
         if not v["learning_rate_schedule_file"]:
             raise ConfigError(f"{source}: {from_file[0]} -1 (rates from a file) needs learning_rate_schedule_file")
-        read_schedule_file(resolve_path(v["learning_rate_schedule_file"]))  # ConfigError naming file and line
+        read_schedule_file(resources.resolve_path(v["learning_rate_schedule_file"]))  # ConfigError naming file and line
     if v["selection"] == "pinguo" and v["extra_negatives"]:
         raise ConfigError(f"{source}: extra_negatives must be 0 with selection=pinguo (its batches bring their "
                           "own negatives)")
@@ -121,7 +120,7 @@ def _check_teacher(v, source):
         if v["softmax_weight"] == 0:
             raise ConfigError(f"{source}: softmax_weight is 0 and no teacher is set: stage 1 would have no loss")
         return
-    if not resolve_path(v["teacher"]).is_file():
+    if not resources.resolve_path(v["teacher"]).is_file():
         raise ConfigError(f"{source}: teacher '{v['teacher']}' does not exist (`python -m tripletloss import-dlib` "
                           "writes models/dlib_resnet_v1.pt)")
     roots, data_roots = (len(list(filter(None, v[key].split(":")))) for key in ("teacher_data_dir", "data_dir"))
